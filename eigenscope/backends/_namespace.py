@@ -1,0 +1,152 @@
+"""Array namespaces, dtypes and devices of the supported backends.
+
+This is the only place (with ``_random`` and ``_update``) that knows which
+array library an array comes from; everything above talks to arrays through
+the Array API namespace returned here.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+Array = Any
+"""An array of any supported backend (the standard has no static type yet)."""
+
+SUPPORTED_DTYPE_NAMES = ("float32", "float64")
+
+
+def namespace(*arrays: Array) -> ModuleType:
+    """Return the Array API namespace shared by ``arrays``.
+
+    Raises
+    ------
+    TypeError
+        If the arrays come from different backends or one is not an array.
+    """
+    try:
+        return array_api_compat.array_namespace(*arrays)
+    except TypeError as exc:
+        kinds = ", ".join(sorted({type(a).__module__ + "." + type(a).__name__ for a in arrays}))
+        raise TypeError(f"expected arrays of one supported backend, got {kinds}: {exc}") from None
+
+
+def backend_name(xp: ModuleType) -> str:
+    """Short name of the backend behind namespace ``xp``.
+
+    One of ``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"``, ``"array_api_strict"``
+    (or the namespace's module name for any other standard-conforming library).
+    """
+    if array_api_compat.is_numpy_namespace(xp):
+        return "numpy"
+    if array_api_compat.is_torch_namespace(xp):
+        return "torch"
+    if array_api_compat.is_jax_namespace(xp):
+        return "jax"
+    if array_api_compat.is_cupy_namespace(xp):
+        return "cupy"
+    if array_api_compat.is_array_api_strict_namespace(xp):
+        return "array_api_strict"
+    return xp.__name__
+
+
+def device(x: Array) -> Any:
+    """The device ``x`` lives on, as ``array_api_compat.device`` reports it."""
+    return array_api_compat.device(x)
+
+
+def dtype_name(dtype: Any) -> str:
+    """A readable name for a dtype of any backend (``"float32"``, ``"int64"``, ...)."""
+    if isinstance(dtype, type):
+        dtype = np.dtype(dtype)
+    name = getattr(dtype, "name", None)
+    if isinstance(name, str):
+        return name
+    return str(dtype).rsplit(".", 1)[-1]
+
+
+def check_dtype(dtype: Any, *, what: str = "operator") -> Any:
+    """Return ``dtype`` if it is float32 or float64; raise ``TypeError`` otherwise.
+
+    eigenscope serves real symmetric matrices; half precision loses the
+    orthogonality Lanczos needs and complex dtypes are out of scope.
+    """
+    if isinstance(dtype, type):  # ``numpy.float64`` the scalar type, not yet a dtype
+        dtype = np.dtype(dtype)
+    name = dtype_name(dtype)
+    if name not in SUPPORTED_DTYPE_NAMES:
+        raise TypeError(
+            f"{what} dtype must be float32 or float64, got {name}; "
+            "cast the input first (half precision cannot keep a Krylov basis orthogonal)"
+        )
+    return dtype
+
+
+def finfo_eps(xp: ModuleType, dtype: Any) -> float:
+    """Machine epsilon of ``dtype`` as a Python float."""
+    return float(xp.finfo(dtype).eps)
+
+
+def to_numpy(x: Array) -> np.ndarray:
+    """Copy a (small) array of any backend to the host as a NumPy array.
+
+    Used for the few scalars and small matrices that cross to the host per
+    step; never call it on a length-n vector inside a loop.
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (float, int)):
+        return np.asarray(x)
+    module = type(x).__module__.split(".", 1)[0]
+    if module == "torch":
+        return x.detach().cpu().numpy()
+    if module == "cupy":
+        return x.get()
+    if module in ("jax", "jaxlib"):
+        return np.asarray(x)
+    if module == "array_api_strict":
+        return np.asarray(x._array)  # the strict namespace forbids __array__ on purpose
+    return np.asarray(x)
+
+
+def from_numpy(a: np.ndarray, *, xp: ModuleType, dtype: Any, device: Any) -> Array:
+    """Move a host NumPy array to backend ``xp`` with the given dtype and device."""
+    name = backend_name(xp)
+    if name == "numpy":
+        return np.asarray(a, dtype=dtype)
+    if name == "array_api_strict":
+        return xp.asarray(np.asarray(a, dtype=dtype_name(dtype)), device=device)
+    if name == "torch":
+        import torch  # the caller already holds a torch array, so torch is importable
+
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
+    if name == "jax":
+        import jax
+
+        return jax.device_put(np.asarray(a, dtype=dtype_name(dtype)), device)
+    return xp.asarray(np.asarray(a, dtype=dtype_name(dtype)), dtype=dtype, device=device)
+
+
+def resolve_namespace(xp: Any) -> ModuleType:
+    """Turn a user-given array module (``numpy``, ``torch``, ``jax.numpy``, ``cupy``,
+    ``array_api_strict``) into the Array API namespace eigenscope uses for it."""
+    try:
+        return array_api_compat.array_namespace(xp.zeros(1))
+    except (AttributeError, TypeError) as exc:
+        raise TypeError(f"xp must be an array module such as numpy or torch, got {xp!r}") from exc
+
+
+def default_device(xp: ModuleType) -> Any:
+    """The device new arrays of ``xp`` land on by default."""
+    return device(xp.zeros(1))
+
+
+def same_device(a: Any, b: Any) -> bool:
+    """Whether two device objects name the same device (``cuda`` and ``cuda:0`` alike)."""
+    if a == b:
+        return True
+    sa, sb = str(a), str(b)
+    return sa == sb or sa.removesuffix(":0") == sb.removesuffix(":0")

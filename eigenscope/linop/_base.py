@@ -1,0 +1,343 @@
+"""The ``LinearOperator`` protocol and the base class every eigenscope operator derives from."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, Protocol, runtime_checkable
+
+from .. import backends
+from ..backends import Array
+
+
+@runtime_checkable
+class SupportsMatmat(Protocol):
+    """What the algorithms need of an operator: a shape, a dtype, a device, a namespace
+    and block products. Any object with these members can be wrapped by
+    :func:`eigenscope.aslinearoperator` or checked with
+    :func:`eigenscope.testing.check_operator`."""
+
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
+    @property
+    def dtype(self) -> Any: ...
+
+    @property
+    def device(self) -> Any: ...
+
+    @property
+    def xp(self) -> ModuleType: ...
+
+    @property
+    def symmetric(self) -> bool: ...
+
+    def matmat(self, x: Array, /) -> Array: ...
+
+
+class LinearOperator:
+    """A real linear map known only through its products with vectors and blocks.
+
+    Subclasses implement ``_matmat`` (the primitive, ``(n, b) -> (m, b)``) or
+    ``_matvec`` (``(n,) -> (m,)``), whichever is natural; the other falls back to
+    it. ``_rmatmat`` (``Aᵀ @ Y``) is needed only for non-symmetric operators
+    that are transposed.
+
+    The public ``matvec``/``matmat``/``rmatmat``/``@`` check that the operand is
+    an array of the operator's backend, device and dtype with the right length,
+    and raise ``TypeError``/``ValueError`` naming what was expected otherwise:
+    no silent broadcasting, no silent casting between backends.
+
+    Parameters
+    ----------
+    shape
+        ``(m, n)``.
+    dtype
+        float32 or float64 of backend ``xp``.
+    device
+        Where the operator's vectors live (as ``array_api_compat.device``).
+    xp
+        The Array API namespace of the operator's vectors.
+    symmetric
+        Whether the operator is real symmetric (``Aᵀ = A``); the symmetric
+        eigensolvers rely on it.
+    """
+
+    def __init__(
+        self,
+        *,
+        shape: tuple[int, int],
+        dtype: Any,
+        device: Any,
+        xp: ModuleType,
+        symmetric: bool,
+    ) -> None:
+        if len(shape) != 2 or any(not isinstance(s, numbers.Integral) or s < 0 for s in shape):
+            raise ValueError(f"shape must be a pair of non-negative ints, got {shape!r}")
+        if symmetric and shape[0] != shape[1]:
+            raise ValueError(f"a symmetric operator must be square, got shape {tuple(shape)}")
+        self._shape = (int(shape[0]), int(shape[1]))
+        self._dtype = backends.check_dtype(dtype)
+        self._device = device
+        self._xp = xp
+        self._symmetric = bool(symmetric)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls._matmat is LinearOperator._matmat and cls._matvec is LinearOperator._matvec:
+            raise TypeError(f"{cls.__name__} must implement _matmat or _matvec")
+
+    # ---- declared properties -------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(m, n)``."""
+        return self._shape
+
+    @property
+    def dtype(self) -> Any:
+        """The dtype of the operator's vectors (a dtype of :attr:`xp`)."""
+        return self._dtype
+
+    @property
+    def device(self) -> Any:
+        """The device of the operator's vectors."""
+        return self._device
+
+    @property
+    def xp(self) -> ModuleType:
+        """The Array API namespace of the operator's vectors."""
+        return self._xp
+
+    @property
+    def symmetric(self) -> bool:
+        """Whether the operator is declared real symmetric."""
+        return self._symmetric
+
+    @property
+    def backend(self) -> str:
+        """Short backend name: ``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"``, ..."""
+        return backends.backend_name(self._xp)
+
+    # ---- implementation hooks -----------------------------------------------
+    def _matvec(self, x: Array) -> Array:
+        return self._matmat(x[:, None])[:, 0]
+
+    def _matmat(self, x: Array) -> Array:
+        # Fallback for operators that only know matvec: one product per column.
+        columns = [self._matvec(x[:, j]) for j in range(x.shape[1])]
+        if not columns:
+            return self._xp.zeros((self._shape[0], 0), dtype=self._dtype, device=self._device)
+        return self._xp.stack(columns, axis=1)
+
+    def _rmatmat(self, y: Array) -> Array:
+        if self._symmetric:
+            return self._matmat(y)
+        raise NotImplementedError(f"{type(self).__name__} does not implement the transpose product")
+
+    # ---- checked public products --------------------------------------------
+    def _check_operand(self, x: Array, ndim: int, length: int, what: str) -> None:
+        try:
+            xp = backends.namespace(x)
+        except TypeError:
+            raise TypeError(
+                f"{what} expected a {self.backend} array, got {type(x).__module__}.{type(x).__name__}"
+            ) from None
+        if xp is not self._xp:
+            raise TypeError(
+                f"{what} expected a {self.backend} array, got a {backends.backend_name(xp)} array; "
+                "convert it explicitly (eigenscope never casts between backends)"
+            )
+        if x.ndim != ndim:
+            shape = "(n,)" if ndim == 1 else "(n, b)"
+            raise ValueError(f"{what} expected a {ndim}-d array of shape {shape}, got shape {tuple(x.shape)}")
+        if x.shape[0] != length:
+            raise ValueError(f"{what} expected {length} rows (the operator is {self._shape}), got {x.shape[0]}")
+        if x.dtype != self._dtype:
+            raise TypeError(
+                f"{what} expected dtype {backends.dtype_name(self._dtype)}, "
+                f"got {backends.dtype_name(x.dtype)}; cast it first"
+            )
+        dev = backends.device(x)
+        if not backends.same_device(dev, self._device):
+            raise TypeError(f"{what} expected an array on device {self._device}, got one on {dev}")
+
+    def matvec(self, x: Array, /) -> Array:
+        """``A @ x`` for a vector ``x`` of shape ``(n,)``; returns shape ``(m,)``. One matvec."""
+        self._check_operand(x, 1, self._shape[1], "matvec")
+        return self._matvec(x)
+
+    def matmat(self, x: Array, /) -> Array:
+        """``A @ X`` for a block ``X`` of shape ``(n, b)``; returns ``(m, b)``. Costs b matvecs
+        (often less wall time than b separate products)."""
+        self._check_operand(x, 2, self._shape[1], "matmat")
+        return self._matmat(x)
+
+    def rmatvec(self, y: Array, /) -> Array:
+        """``Aᵀ @ y`` for ``y`` of shape ``(m,)``."""
+        self._check_operand(y, 1, self._shape[0], "rmatvec")
+        return self._rmatmat(y[:, None])[:, 0]
+
+    def rmatmat(self, y: Array, /) -> Array:
+        """``Aᵀ @ Y`` for ``Y`` of shape ``(m, b)``."""
+        self._check_operand(y, 2, self._shape[0], "rmatmat")
+        return self._rmatmat(y)
+
+    # ---- operator algebra (free functions in ``_algebra``) ---------------------
+    def __matmul__(self, other: Any) -> Any:
+        if isinstance(other, LinearOperator):
+            from ._algebra import compose
+
+            return compose(self, other)
+        ndim = getattr(other, "ndim", None)
+        if ndim == 1:
+            return self.matvec(other)
+        if ndim == 2:
+            return self.matmat(other)
+        raise TypeError(
+            f"A @ x needs a LinearOperator or a 1-d/2-d array, got {type(other).__name__}"
+            + (f" with {ndim} dimensions" if ndim is not None else "")
+        )
+
+    def __add__(self, other: Any) -> LinearOperator:
+        from ._algebra import add
+
+        if not isinstance(other, LinearOperator):
+            return NotImplemented
+        return add(self, other)
+
+    def __sub__(self, other: Any) -> LinearOperator:
+        from ._algebra import add, scale
+
+        if not isinstance(other, LinearOperator):
+            return NotImplemented
+        return add(self, scale(other, -1.0))
+
+    def __neg__(self) -> LinearOperator:
+        from ._algebra import scale
+
+        return scale(self, -1.0)
+
+    def __mul__(self, alpha: Any) -> LinearOperator:
+        from ._algebra import scale
+
+        if not _is_real_scalar(alpha):
+            if isinstance(alpha, LinearOperator) or hasattr(alpha, "ndim"):
+                raise TypeError("`*` scales an operator by a real number; use `@` for products")
+            return NotImplemented
+        return scale(self, float(alpha))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, alpha: Any) -> LinearOperator:
+        if not _is_real_scalar(alpha):
+            return NotImplemented
+        return self * (1.0 / float(alpha))
+
+    @property
+    def T(self) -> LinearOperator:
+        """The transpose ``Aᵀ`` (the operator itself when symmetric)."""
+        from ._algebra import transpose
+
+        return transpose(self)
+
+    H = T
+
+    # ---- views ---------------------------------------------------------------
+    def to_scipy(self) -> Any:
+        """A ``scipy.sparse.linalg.LinearOperator`` view taking and returning NumPy arrays.
+
+        Each product copies the NumPy operand to the operator's device and the
+        result back, so it suits host-side tools such as ``scipy.sparse.linalg.eigsh``.
+        """
+        from scipy.sparse.linalg import LinearOperator as ScipyLinearOperator
+
+        def to_backend(a: Any) -> Array:
+            return backends.from_numpy(a, xp=self._xp, dtype=self._dtype, device=self._device)
+
+        def mv(v: Any) -> Any:
+            return backends.to_numpy(self._matvec(to_backend(v.reshape(-1))))
+
+        def mm(v: Any) -> Any:
+            return backends.to_numpy(self._matmat(to_backend(v)))
+
+        def rmv(v: Any) -> Any:
+            return backends.to_numpy(self._rmatmat(to_backend(v.reshape(-1, 1)))[:, 0])
+
+        def rmm(v: Any) -> Any:
+            return backends.to_numpy(self._rmatmat(to_backend(v)))
+
+        return ScipyLinearOperator(
+            shape=self._shape,
+            matvec=mv,
+            matmat=mm,
+            rmatvec=rmv,
+            rmatmat=rmm,
+            dtype=backends.dtype_name(self._dtype),
+        )
+
+    def to_dense(self) -> Array:
+        """Form the matrix by multiplying the identity (n matvecs); for small operators and tests."""
+        xp = self._xp
+        eye = xp.eye(self._shape[1], dtype=self._dtype, device=self._device)
+        return self._matmat(eye)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} shape={self._shape} dtype={backends.dtype_name(self._dtype)} "
+            f"backend={self.backend} device={self._device} symmetric={self._symmetric}>"
+        )
+
+    # ---- construction --------------------------------------------------------
+    @classmethod
+    def from_matvec(
+        cls,
+        matvec: Callable[[Array], Array],
+        *,
+        shape: tuple[int, int],
+        dtype: Any,
+        device: Any = None,
+        xp: Any = None,
+        matmat: Callable[[Array], Array] | None = None,
+        rmatvec: Callable[[Array], Array] | None = None,
+        symmetric: bool = True,
+        check_finite: bool = True,
+    ) -> LinearOperator:
+        """An operator from a user function ``matvec(x) -> A @ x``.
+
+        Parameters
+        ----------
+        matvec
+            ``(n,) -> (m,)`` on arrays of the operator's backend.
+        shape, dtype, device
+            Declared, never probed. ``device=None`` takes the backend's default device.
+        xp
+            The array module (``numpy``, ``torch``, ``jax.numpy``, ...). ``None``
+            infers it from ``dtype`` (a ``torch.dtype`` means torch), else NumPy.
+        matmat
+            Optional ``(n, b) -> (m, b)``; without it a block costs b calls of ``matvec``.
+        rmatvec
+            Optional transpose product, for non-symmetric operators.
+        symmetric
+            Declare the operator symmetric (the default: eigenscope's case).
+        check_finite
+            Raise ``FloatingPointError`` if a product returns NaN or Inf (costs one
+            reduction and a host sync per product).
+        """
+        from ._operators import CallableOperator
+
+        return CallableOperator(
+            matvec,
+            shape=shape,
+            dtype=dtype,
+            device=device,
+            xp=xp,
+            matmat=matmat,
+            rmatvec=rmatvec,
+            symmetric=symmetric,
+            check_finite=check_finite,
+        )
+
+
+def _is_real_scalar(alpha: Any) -> bool:
+    return isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)
