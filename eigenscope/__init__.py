@@ -4,6 +4,15 @@ Importing eigenscope imports neither torch nor JAX; the adapters
 (``eigenscope.adapters.torch``, ``eigenscope.adapters.jax``) are imported explicitly.
 """
 
+from ._warnings import ConvergenceWarning, EigenscopeWarning
+from .algorithms import (
+    EigshResult,
+    LanczosResult,
+    SpectralDensity,
+    eigsh,
+    lanczos,
+    spectral_density,
+)
 from .linop import (
     BlockDiagonalOperator,
     DenseOperator,
@@ -25,18 +34,26 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BlockDiagonalOperator",
+    "ConvergenceWarning",
     "DenseOperator",
     "DiagonalOperator",
+    "EigenscopeWarning",
+    "EigshResult",
     "IdentityOperator",
+    "LanczosResult",
     "LinearOperator",
     "LowRankOperator",
+    "SpectralDensity",
     "__version__",
     "add",
     "aslinearoperator",
     "block_diag",
     "compose",
     "deflate",
+    "eigsh",
+    "lanczos",
     "scale",
     "shift",
+    "spectral_density",
     "transpose",
 ]

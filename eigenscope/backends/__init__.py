@@ -19,7 +19,7 @@ from ._namespace import (
     to_numpy,
 )
 from ._random import RandomSource, Seed, random_source
-from ._update import set_column, set_columns
+from ._update import set_column, set_columns, set_index
 
 __all__ = [
     "SUPPORTED_DTYPE_NAMES",
@@ -39,5 +39,6 @@ __all__ = [
     "same_device",
     "set_column",
     "set_columns",
+    "set_index",
     "to_numpy",
 ]

@@ -22,3 +22,11 @@ def set_columns(basis: Array, start: int, block: Array) -> Array:
 def set_column(basis: Array, j: int, column: Array) -> Array:
     """Write ``column`` (n,) into column ``j`` of ``basis`` (n, m); see :func:`set_columns`."""
     return set_columns(basis, j, column[:, None])
+
+
+def set_index(array: Array, index: tuple, value: Array) -> Array:
+    """``array[index] = value``, in place where allowed, functionally for JAX; returns the array."""
+    if backend_name(namespace(array)) == "jax":
+        return array.at[index].set(value)
+    array[index] = value
+    return array
