@@ -164,7 +164,7 @@ def _thick_restart(
         h[:nv, j : j + block] = hcol
         h[j : j + block, :nv] = hcol.T
         anorm = max(anorm, float(np.max(np.abs(hcol).sum(axis=0))))
-        bd_tol = 10.0 * eps * np.sqrt(n) * max(anorm, np.finfo(np.float64).tiny)
+        bd_tol = 4.0 * eps**0.75 * max(anorm, np.finfo(np.float64).tiny)  # as in run_recurrence
         q, r, deficient = _orthonormalize_against(xp, w, None, bd_tol)
         if deficient.any():  # an invariant subspace: continue from fresh directions
             r[deficient, :] = 0.0

@@ -150,3 +150,8 @@ def same_device(a: Any, b: Any) -> bool:
         return True
     sa, sb = str(a), str(b)
     return sa == sb or sa.removesuffix(":0") == sb.removesuffix(":0")
+
+
+def prefers_static_shapes(xp: ModuleType) -> bool:
+    """Whether every new array shape costs a compilation (JAX): loops then keep shapes fixed."""
+    return backend_name(xp) == "jax"

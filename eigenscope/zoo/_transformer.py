@@ -76,6 +76,8 @@ class CausalLM(nn.Module):
         self.layers = _encoder_layers(d_model, num_heads, num_layers, dim_feedforward)
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab_size)
+        # GPT-2's initialisation: small embeddings keep the tied output logits O(1).
+        nn.init.normal_(self.embed.weight, std=0.02)
         if tie_weights:
             self.head.weight = self.embed.weight
 

@@ -1,0 +1,29 @@
+"""PyTorch adapters: curvature matrices of a model + loss + data as eigenscope operators.
+
+>>> import eigenscope as es
+>>> from eigenscope.adapters import torch as est
+>>> H = est.hessian(model, torch.nn.functional.cross_entropy, batches)   # doctest: +SKIP
+>>> es.eigsh(H, k=5)                                                       # doctest: +SKIP
+
+Every operator is an :class:`eigenscope.LinearOperator` over the flattened selected
+parameters (torch tensors on the model's device and dtype, ``symmetric=True``). Building
+or applying one leaves the model exactly as it was: parameters, buffers (BatchNorm
+running statistics), ``.grad``, ``requires_grad`` and train/eval mode.
+"""
+
+from ._api import empirical_fisher, ggn, gradient_covariance, hessian, layerwise
+from ._operator import CurvatureOperator
+from ._params import ParamSpec
+from ._state import ModelState, stochastic_modules
+
+__all__ = [
+    "CurvatureOperator",
+    "ModelState",
+    "ParamSpec",
+    "empirical_fisher",
+    "ggn",
+    "gradient_covariance",
+    "hessian",
+    "layerwise",
+    "stochastic_modules",
+]

@@ -1,0 +1,157 @@
+"""Batches of ``(inputs, targets)``: validation, one-time transfer to the device, sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+
+
+def move(obj: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    """Move every tensor of a (nested) tuple/list/dict to ``device``; floating-point
+    tensors are also cast to ``dtype`` (the parameters' dtype), integer ones (ids,
+    class labels) keep theirs."""
+    if isinstance(obj, torch.Tensor):
+        if obj.is_floating_point():
+            return obj.to(device=device, dtype=dtype, non_blocking=True)
+        return obj.to(device=device, non_blocking=True)
+    if isinstance(obj, dict):
+        return {k: move(v, device, dtype) for k, v in obj.items()}
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(move(v, device, dtype) for v in obj)
+    return obj
+
+
+def _first_tensor(obj: Any) -> torch.Tensor | None:
+    if isinstance(obj, torch.Tensor):
+        return obj
+    values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (tuple, list)) else ()
+    for v in values:
+        t = _first_tensor(v)
+        if t is not None:
+            return t
+    return None
+
+
+def batch_size(targets: Any, index: int) -> int:
+    """Number of samples of a batch: the leading dimension of its targets."""
+    t = _first_tensor(targets)
+    if t is None or t.ndim == 0:
+        raise ValueError(
+            f"batch {index}: targets must be a tensor (or a structure of tensors) with a leading batch "
+            f"dimension, got {type(targets).__name__}"
+            + ("" if t is None else " of shape ()")
+        )
+    n = int(t.shape[0])
+    if n == 0:
+        raise ValueError(f"batch {index} is empty (0 samples)")
+    return n
+
+
+def _check_pair(batch: Any, index: int) -> tuple[Any, Any]:
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        what = f"a {type(batch).__name__}" + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
+        raise TypeError(
+            f"batch {index} is {what}; every batch must be an (inputs, targets) pair. "
+            "To pass a single batch, wrap it in a list: data=[(inputs, targets)]"
+        )
+    return batch[0], batch[1]
+
+
+class Batches:
+    """The data of an operator: a re-iterable sequence of ``(inputs, targets)`` batches.
+
+    By default the batches are moved to the parameters' device (and floating-point
+    tensors cast to their dtype) once, here, and reused by every product. With
+    ``stream=True`` only the batch sizes are recorded here and each product iterates
+    ``data`` again, moving one batch at a time (for data that does not fit on the device).
+
+    Parameters
+    ----------
+    data
+        A list/tuple of batches, a ``torch.utils.data.DataLoader`` or any re-iterable
+        object whose iterator yields ``(inputs, targets)``. One-shot iterators
+        (generators, ``iter(...)``) are refused: every product needs a full pass.
+    """
+
+    def __init__(self, data: Iterable[Any], *, device: torch.device, dtype: torch.dtype, stream: bool = False) -> None:
+        if isinstance(data, Batches):
+            raise TypeError("internal: wrap Batches only once")
+        if isinstance(data, torch.Tensor) or not isinstance(data, Iterable):
+            raise TypeError(
+                f"data must be an iterable of (inputs, targets) batches (a list or a DataLoader), "
+                f"got {type(data).__name__}"
+            )
+        if isinstance(data, Iterator):
+            raise TypeError(
+                f"data is a one-shot iterator ({type(data).__name__}); every product makes a full pass over "
+                "the data, so pass a list of batches or a DataLoader instead (e.g. data=list(batches))"
+            )
+        if stream:
+            _refuse_shuffling(data)
+        self.device = device
+        self.dtype = dtype
+        self.stream = stream
+        self._data = data
+        sizes: list[int] = []
+        stored: list[tuple[Any, Any]] = []
+        for index, batch in enumerate(data):
+            inputs, targets = _check_pair(batch, index)
+            sizes.append(batch_size(targets, index))
+            if not stream:
+                stored.append((move(inputs, device, dtype), move(targets, device, dtype)))
+        if not sizes:
+            raise ValueError("data is empty: it yielded no batch")
+        self.batch_sizes: tuple[int, ...] = tuple(sizes)
+        self._stored = stored
+        self._first = stored[0] if stored else None
+
+    @property
+    def num_samples(self) -> int:
+        """``N``: samples over all batches."""
+        return sum(self.batch_sizes)
+
+    @property
+    def num_batches(self) -> int:
+        """Number of batches."""
+        return len(self.batch_sizes)
+
+    def first(self) -> tuple[Any, Any]:
+        """The first batch, on the device."""
+        if self._first is None:
+            inputs, targets = _check_pair(next(iter(self._data)), 0)
+            self._first = (move(inputs, self.device, self.dtype), move(targets, self.device, self.dtype))
+        return self._first
+
+    def __iter__(self) -> Iterator[tuple[int, Any, Any, int]]:
+        """Yield ``(index, inputs, targets, size)`` with tensors on the device."""
+        if not self.stream:
+            for index, ((inputs, targets), size) in enumerate(zip(self._stored, self.batch_sizes)):
+                yield index, inputs, targets, size
+            return
+        count = 0
+        for index, batch in enumerate(self._data):
+            inputs, targets = _check_pair(batch, index)
+            size = batch_size(targets, index)
+            if index >= self.num_batches or size != self.batch_sizes[index]:
+                raise RuntimeError(
+                    f"the data changed since the operator was built: batch {index} has {size} samples, "
+                    f"expected {self.batch_sizes[index] if index < self.num_batches else 'no such batch'}"
+                )
+            yield index, move(inputs, self.device, self.dtype), move(targets, self.device, self.dtype), size
+            count += 1
+        if count != self.num_batches:
+            raise RuntimeError(f"the data changed since the operator was built: {count} batches, expected "
+                               f"{self.num_batches}")
+
+
+def _refuse_shuffling(data: Any) -> None:
+    """A shuffling DataLoader would give different batches on every pass: with BatchNorm in
+    train mode that is a different operator each product, so refuse it when streaming."""
+    sampler = getattr(data, "sampler", None)
+    if sampler is not None and isinstance(sampler, torch.utils.data.RandomSampler):
+        raise ValueError(
+            "stream=True with a shuffling DataLoader gives different batches on every product; "
+            "use shuffle=False (or stream=False, which fixes the batches once)"
+        )

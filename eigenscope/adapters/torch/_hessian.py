@@ -1,0 +1,90 @@
+"""Hessian-vector products of the mean loss of a batch.
+
+Two ways to differentiate twice:
+
+- ``"rev-rev"`` (double backward): ``g = ∇L(θ)`` with ``create_graph=True``, then
+  ``Hv = ∇(gᵀv)``. The forward pass and the first backward pass are run once per batch and
+  per block; each vector of the block costs one more backward pass through that graph
+  (``retain_graph=True``), or all of them together with ``vectorize=True``
+  (``is_grads_batched``, i.e. ``vmap`` over the vectors).
+- ``"fwd-rev"`` (forward over reverse): ``Hv = jvp(∇L, θ, v)`` with ``torch.func``. Every
+  vector pays a forward and a backward pass in dual numbers; ``vectorize=True`` maps them
+  with ``torch.func.vmap``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.func import grad as func_grad
+from torch.func import jvp, vmap
+
+from ._functional import FunctionalModel, ensure_forward_ad, grad, leaves
+from ._kernel import check_loss, stack_columns
+
+
+class HessianRevRev:
+    """Double backward; state = (leaves θ, gradient g with its graph)."""
+
+    kind = "hessian"
+    cacheable = True
+
+    def __init__(self, fmodel: FunctionalModel, *, vectorize: bool) -> None:
+        self.fmodel = fmodel
+        self.vectorize = vectorize
+
+    def build(self, params: list[torch.Tensor], inputs: Any, targets: Any, index: int) -> Any:
+        theta = leaves(params)
+        loss = self.fmodel.loss(theta, inputs, targets)
+        check_loss(loss, index)
+        g = grad([loss], theta, [torch.ones_like(loss)], retain_graph=True, create_graph=True)
+        return theta, g
+
+    def apply(self, state: Any, vs: list[torch.Tensor], *, keep: bool) -> list[torch.Tensor]:
+        theta, g = state
+        b = vs[0].shape[0]
+        if self.vectorize and b > 1:
+            return grad(g, theta, vs, retain_graph=keep, batched=True)
+        return stack_columns(
+            [grad(g, theta, [v[j] for v in vs], retain_graph=keep or j < b - 1) for j in range(b)]
+        )
+
+
+class HessianFwdRev:
+    """Forward over reverse with ``torch.func``; state = (θ, ∇L as a function)."""
+
+    kind = "hessian"
+    cacheable = False
+
+    def __init__(self, fmodel: FunctionalModel, *, vectorize: bool) -> None:
+        self.fmodel = fmodel
+        self.vectorize = vectorize
+        ensure_forward_ad()
+
+    def build(self, params: list[torch.Tensor], inputs: Any, targets: Any, index: int) -> Any:
+        def loss(theta: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+            value = self.fmodel.loss(theta, inputs, targets)
+            return value, value.detach()
+
+        return [p.detach() for p in params], func_grad(loss, has_aux=True), index
+
+    def apply(self, state: Any, vs: list[torch.Tensor], *, keep: bool) -> list[torch.Tensor]:
+        theta, grad_fn, index = state
+
+        def hvp(v: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
+            _, hv, loss = jvp(grad_fn, (theta,), (v,), has_aux=True)
+            return hv, loss
+
+        b = vs[0].shape[0]
+        if self.vectorize and b > 1:
+            hv, loss = vmap(hvp)(vs)
+            check_loss(loss, index)
+            return hv
+        columns = []
+        for j in range(b):
+            hv, loss = hvp([v[j] for v in vs])
+            if j == 0:
+                check_loss(loss, index)
+            columns.append(hv)
+        return stack_columns(columns)

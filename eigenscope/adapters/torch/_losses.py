@@ -1,0 +1,174 @@
+"""Losses: names, closed-form Hessians with respect to the outputs, per-sample losses."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+LossFn = Callable[..., torch.Tensor]
+
+_FUNCTIONALS: dict[str, LossFn] = {
+    "cross_entropy": F.cross_entropy,
+    "mse": F.mse_loss,
+    "bce": F.binary_cross_entropy_with_logits,
+}
+_ALIASES = {
+    "cross_entropy": "cross_entropy",
+    "ce": "cross_entropy",
+    "mse": "mse",
+    "mse_loss": "mse",
+    "bce": "bce",
+    "bce_with_logits": "bce",
+    "binary_cross_entropy_with_logits": "bce",
+}
+KINDS = ("cross_entropy", "mse", "bce")
+
+
+def resolve_loss(loss_fn: LossFn | str) -> LossFn:
+    """A callable loss from ``loss_fn``; the strings ``"cross_entropy"``, ``"mse"`` and
+    ``"bce"`` (BCE with logits) name the mean-reduced ``torch.nn.functional`` losses."""
+    if isinstance(loss_fn, str):
+        key = _ALIASES.get(loss_fn)
+        if key is None:
+            raise ValueError(f"unknown loss name {loss_fn!r}; use one of {sorted(_ALIASES)} or pass a callable")
+        return _FUNCTIONALS[key]
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a callable loss_fn(outputs, targets) or a name, got {type(loss_fn).__name__}")
+    return loss_fn
+
+
+def loss_kind(loss_fn: LossFn) -> str | None:
+    """``"cross_entropy"``, ``"mse"`` or ``"bce"`` when ``loss_fn`` is the mean-reduced torch
+    loss of that name with default options (so its closed-form output Hessian applies),
+    else ``None``."""
+    for kind, fn in _FUNCTIONALS.items():
+        if loss_fn is fn:
+            return kind
+    if isinstance(loss_fn, nn.CrossEntropyLoss):
+        plain = loss_fn.weight is None and loss_fn.label_smoothing == 0.0 and loss_fn.reduction == "mean"
+        return "cross_entropy" if plain else None
+    if isinstance(loss_fn, nn.MSELoss):
+        return "mse" if loss_fn.reduction == "mean" else None
+    if isinstance(loss_fn, nn.BCEWithLogitsLoss):
+        plain = loss_fn.weight is None and loss_fn.pos_weight is None and loss_fn.reduction == "mean"
+        return "bce" if plain else None
+    return None
+
+
+def _ignore_index(loss_fn: LossFn) -> int:
+    return int(getattr(loss_fn, "ignore_index", -100))
+
+
+def output_hessian_closed_form(
+    kind: str, outputs: torch.Tensor, targets: Any, ignore_index: int = -100
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """``u -> H_ℓ u`` for the Hessian of the mean loss of one batch with respect to the
+    outputs, in closed form; ``u`` has shape ``(b, *outputs.shape)``.
+
+    - cross-entropy (class dimension 1, integer targets): per position
+      ``H = (diag(p) − p pᵀ) / M``, ``p = softmax(logits)``, ``M`` the number of
+      positions not equal to ``ignore_index``;
+    - MSE: ``H = (2 / numel) I``;
+    - BCE with logits: ``H = diag(σ(o)(1 − σ(o))) / numel``.
+
+    Returns ``None`` where the closed form does not apply (e.g. probability targets for
+    cross-entropy); the caller then differentiates the loss twice instead.
+    """
+    o = outputs.detach()
+    if kind == "cross_entropy":
+        if not isinstance(targets, torch.Tensor) or targets.is_floating_point() or o.ndim < 2:
+            return None
+        p = torch.softmax(o, dim=1)
+        keep = (targets != ignore_index).unsqueeze(1).to(o.dtype)
+        scale = keep / keep.sum().clamp_min(1)
+
+        def ce(u: torch.Tensor) -> torch.Tensor:
+            pu = p * u
+            return scale * (pu - p * pu.sum(dim=2, keepdim=True))
+
+        return ce
+    if kind == "mse":
+        factor = 2.0 / o.numel()
+        return lambda u: factor * u
+    if kind == "bce":
+        s = torch.sigmoid(o)
+        w = s * (1 - s) / o.numel()
+        return lambda u: w * u
+    raise ValueError(f"unknown loss kind {kind!r}")
+
+
+def check_kind_matches(kind: str, loss_fn: LossFn, outputs: torch.Tensor, targets: Any) -> None:
+    """Raise ``ValueError`` unless ``loss_fn`` equals the named torch loss on one batch (run
+    once when the user forces a closed form with ``loss_hessian=``)."""
+    with torch.no_grad():
+        ours = loss_fn(outputs, targets)
+        ref = _FUNCTIONALS[kind](outputs, targets)
+    if not torch.allclose(ours, ref, rtol=1e-5, atol=1e-8 * max(1.0, float(ref.abs()))):
+        raise ValueError(
+            f"loss_hessian={kind!r} but loss_fn differs from torch's mean {kind} on the first batch "
+            f"({float(ours):.6g} vs {float(ref):.6g}); use loss_hessian='autodiff'"
+        )
+
+
+def per_sample_loss(loss_fn: LossFn, user: LossFn | None) -> tuple[LossFn, str]:
+    """``(outputs, targets) -> (n,)`` per-sample losses whose mean is ``loss_fn``, and how it
+    was obtained.
+
+    In order: the user's ``per_sample_loss``; a recognised torch loss with
+    ``reduction="none"``; ``loss_fn(outputs, targets, reduction="none")`` when ``loss_fn``
+    takes a ``reduction`` argument; else ``torch.func.vmap`` of ``loss_fn`` over single-sample
+    slices of the outputs and targets. Extra dimensions of an unreduced loss (tokens, pixels)
+    are averaged per sample. The caller checks the result against ``loss_fn`` on one batch.
+    """
+    if user is not None:
+        return user, "per_sample_loss"
+    kind = loss_kind(loss_fn)
+    if kind is not None:
+        fn = _FUNCTIONALS[kind]
+        if kind == "cross_entropy":
+            ignore = _ignore_index(loss_fn)
+            return (lambda o, y: _per_sample(fn(o, y, reduction="none", ignore_index=ignore), y)), kind
+        return (lambda o, y: _per_sample(fn(o, y, reduction="none"), y)), kind
+    if _takes_reduction(loss_fn):
+        return (lambda o, y: _per_sample(loss_fn(o, y, reduction="none"), y)), "reduction='none'"
+
+    def vmapped(o: Any, y: Any) -> torch.Tensor:
+        one = lambda oi, yi: loss_fn(_unsqueeze(oi), _unsqueeze(yi))  # noqa: E731
+        return torch.func.vmap(one)(o, y)
+
+    return vmapped, "vmap"
+
+
+def _takes_reduction(fn: Any) -> bool:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    return "reduction" in sig.parameters
+
+
+def _unsqueeze(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.unsqueeze(0)
+    if isinstance(x, dict):
+        return {k: _unsqueeze(v) for k, v in x.items()}
+    if isinstance(x, (tuple, list)):
+        return type(x)(_unsqueeze(v) for v in x)
+    return x
+
+
+def _per_sample(values: torch.Tensor, targets: Any) -> torch.Tensor:
+    n = targets.shape[0] if isinstance(targets, torch.Tensor) else values.shape[0]
+    if values.ndim == 0:
+        raise ValueError("the unreduced loss is a scalar; per-sample losses need a per-sample value")
+    if values.shape[0] == n:
+        return values.reshape(n, -1).mean(dim=1)
+    raise ValueError(
+        f"the unreduced loss has shape {tuple(values.shape)}, which does not start with the batch size {n}; "
+        "pass per_sample_loss=(outputs, targets) -> (n,) tensor"
+    )

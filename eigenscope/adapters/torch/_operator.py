@@ -1,0 +1,326 @@
+"""``CurvatureOperator``: a curvature kernel summed over the data, on flat parameter vectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ... import backends
+from ...linop import LinearOperator
+from ._cache import default_budget, measure_build
+from ._data import Batches
+from ._functional import FunctionalModel, grad, leaves
+from ._kernel import Kernel, check_loss
+from ._params import ParamSpec
+
+_XP = backends.resolve_namespace(torch)
+
+
+class CurvatureOperator(LinearOperator):
+    """A curvature matrix of a PyTorch model over a data set, as an eigenscope operator.
+
+    ``A = scale · Σ_b (n_b / N) A_b`` where ``A_b`` is the kind's matrix for batch ``b``'s mean
+    loss (Hessian, GGN or gradient second moment), ``n_b`` its size, ``N`` the number of
+    samples, and ``scale`` is 1 (``reduction="mean"``) or ``N`` (``"sum"``). Built by
+    :func:`hessian`, :func:`ggn`, :func:`gradient_covariance`; products take and return torch
+    tensors of shape ``(n,)`` / ``(n, b)`` on the parameters' device and dtype, ``n`` the
+    number of selected parameters (flattened in ``model.named_parameters()`` order; see
+    :attr:`param_slices`).
+
+    Every product is evaluated at the model's parameters *as they are when it runs*. The
+    model itself is never modified: see :func:`hessian` for the guarantee.
+
+    Attributes
+    ----------
+    kind : str
+        ``"hessian"``, ``"ggn"`` or ``"gradient_covariance"``.
+    mode : str
+        ``"rev-rev"`` or ``"fwd-rev"``: how the products differentiate.
+    vectorize : bool
+        Whether the vectors of a block share one batched (``vmap``) pass.
+    param_names, param_shapes : tuple
+        The selected parameters, in flat-vector order.
+    num_params, num_samples, num_batches : int
+        ``n``, ``N`` and the number of batches; ``batch_sizes`` lists the ``n_b``.
+    blocks : dict[str, tuple[str, ...]] | None
+        With ``blocks=``, the diagonal blocks (name -> parameter names); products then apply
+        the block-diagonal part of the matrix.
+    cache_graphs : bool
+        Whether first-order graphs are kept between products; ``cache_bytes`` is the
+        estimated memory of the full cache (set whenever caching was asked for) and
+        ``max_cache_bytes`` the budget it was checked against.
+    num_matvecs : int
+        Vectors multiplied so far (a block of b counts b).
+    num_calls : int
+        Calls of ``matvec``/``matmat``.
+    num_forward_passes : int
+        Forward (+ first-order backward) passes over one batch, summed over batches.
+    num_vector_passes : int
+        Per-vector second-order passes over one batch, summed over batches and vectors.
+    """
+
+    def __init__(
+        self,
+        *,
+        kernel: Kernel,
+        model: nn.Module,
+        fmodel: FunctionalModel,
+        spec: ParamSpec,
+        params: list[torch.Tensor],
+        batches: Batches,
+        mode: str,
+        vectorize: bool,
+        cache_graphs: bool | str,
+        max_cache_bytes: int | None,
+        blocks: dict[str, tuple[str, ...]] | None,
+        reduction: str,
+        centered: bool = False,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        n = spec.num_params
+        super().__init__(shape=(n, n), dtype=spec.dtype, device=spec.device, xp=_XP, symmetric=True)
+        self.kind = kernel.kind
+        self.mode = mode
+        self.vectorize = vectorize
+        self.reduction = reduction
+        self.centered = centered
+        self.spec = spec
+        self.details = dict(details or {})
+        self._kernel = kernel
+        self._model = model
+        self._fmodel = fmodel
+        self._params = params
+        self._batches = batches
+        self._watched = [*model.parameters(), *model.buffers()]
+        self._cache: dict[int, Any] = {}
+        self._versions_seen = self._versions()
+        self._gbar: torch.Tensor | None = None
+        self.blocks = blocks
+        self._block_index = None
+        if blocks is not None:
+            slices = spec.slices
+            self._block_index = [
+                torch.cat([torch.arange(slices[p].start, slices[p].stop, device=spec.device) for p in names])
+                for names in blocks.values()
+            ]
+        self.reset_counters()
+        self.cache_bytes: int | None = None
+        self.max_cache_bytes = max_cache_bytes
+        self.cache_graphs = False
+        if cache_graphs:
+            self._start_cache(cache_graphs)
+
+    # ---- description -----------------------------------------------------------
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """Names of the selected parameters, in flat-vector order."""
+        return self.spec.names
+
+    @property
+    def param_shapes(self) -> tuple[torch.Size, ...]:
+        """Shapes of the selected parameters."""
+        return self.spec.shapes
+
+    @property
+    def param_slices(self) -> dict[str, slice]:
+        """``name -> slice`` of the flat vector."""
+        return self.spec.slices
+
+    @property
+    def num_params(self) -> int:
+        """``n``, the length of the flat parameter vector."""
+        return self.spec.num_params
+
+    @property
+    def num_samples(self) -> int:
+        """``N``, samples over all batches."""
+        return self._batches.num_samples
+
+    @property
+    def num_batches(self) -> int:
+        """Number of batches."""
+        return self._batches.num_batches
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        """Samples per batch."""
+        return self._batches.batch_sizes
+
+    @property
+    def stream(self) -> bool:
+        """Whether batches are moved to the device at each product instead of once."""
+        return self._batches.stream
+
+    def reset_counters(self) -> None:
+        """Set the product and pass counters to zero."""
+        self.num_matvecs = 0
+        self.num_calls = 0
+        self.num_forward_passes = 0
+        self.num_vector_passes = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<CurvatureOperator {self.kind} n={self.num_params} N={self.num_samples} "
+            f"batches={self.num_batches} mode={self.mode} dtype={backends.dtype_name(self.dtype)} "
+            f"device={self.device}{' blocks=' + str(len(self.blocks)) if self.blocks else ''}>"
+        )
+
+    # ---- flat vectors <-> parameters --------------------------------------------
+    def parameters_vector(self) -> torch.Tensor:
+        """The current values of the selected parameters as one flat ``(n,)`` vector (a copy)."""
+        return self.spec.join([p.detach() for p in self._params])
+
+    def unflatten(self, v: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A flat ``(n,)`` vector (an eigenvector, say) as ``{name: tensor of the parameter's shape}``
+        (views of ``v``)."""
+        self._check_operand(v, 1, self.num_params, "unflatten")
+        return dict(zip(self.spec.names, self.spec.split(v)))
+
+    # ---- first-order quantities ---------------------------------------------------
+    def gradient(self) -> torch.Tensor:
+        """``∇L(θ)``, the gradient of the mean loss over all the data (``(n,)``, cached until
+        the parameters change). Costs one forward and one backward pass per batch."""
+        self._refresh()
+        if self._gbar is None:
+            acc = torch.zeros(self.num_params, dtype=self.dtype, device=self.device)
+            with torch.enable_grad():
+                for index, inputs, targets, size in self._batches:
+                    theta = leaves(self._params)
+                    loss = self._fmodel.loss(theta, inputs, targets)
+                    check_loss(loss, index)
+                    g = grad([loss], theta, [torch.ones_like(loss)], retain_graph=False)
+                    acc.add_(self.spec.join(g), alpha=size / self.num_samples)
+                    self.num_forward_passes += 1
+            self._gbar = acc
+        return self._gbar.clone()
+
+    def loss(self) -> float:
+        """The mean loss over all the data (one forward pass per batch, no gradient)."""
+        total = 0.0
+        with torch.no_grad():
+            for index, inputs, targets, size in self._batches:
+                value = self._fmodel.loss(self._params, inputs, targets)
+                check_loss(value, index)
+                total += float(value) * size
+        return total / self.num_samples
+
+    # ---- the graph cache ----------------------------------------------------------
+    def _versions(self) -> tuple[int, ...]:
+        # Version counters move with every in-place write (an optimizer step, load_state_dict).
+        return tuple(t._version for t in self._watched)
+
+    def _refresh(self) -> None:
+        """Drop cached graphs and the cached gradient if any parameter or buffer was written."""
+        now = self._versions()
+        if now != self._versions_seen:
+            self._cache.clear()
+            self._gbar = None
+            self._versions_seen = now
+
+    def clear_cache(self) -> None:
+        """Free the cached graphs (they are rebuilt at the next product if caching is on)."""
+        self._cache.clear()
+
+    def _start_cache(self, how: bool | str) -> None:
+        """Build batch 0's state, measure what it keeps alive, and keep it if the whole
+        cache fits the budget (``how=True`` raises otherwise, ``"auto"`` falls back)."""
+        if not self._kernel.cacheable:
+            raise ValueError(f"cache_graphs needs mode='rev-rev' (mode={self.mode!r} keeps no reusable graph)")
+        index, inputs, targets, size = next(iter(self._batches))
+        exclude = [*self._watched, *_leaf_tensors(inputs), *_leaf_tensors(targets)]
+        with torch.enable_grad():
+            state, nbytes = measure_build(lambda: self._kernel.build(self._params, inputs, targets, index), exclude)
+        self.num_forward_passes += 1
+        # Graph memory grows with the samples, the gradient-sized tensors with the batches.
+        self.cache_bytes = int(nbytes * max(self.num_batches, self.num_samples / size))
+        budget = default_budget(self.device) if self.max_cache_bytes is None else int(self.max_cache_bytes)
+        self.max_cache_bytes = budget
+        if self.cache_bytes > budget:
+            if how == "auto":
+                return
+            raise ValueError(
+                f"cache_graphs=True would keep about {self.cache_bytes / 2**20:.1f} MiB of graphs "
+                f"({nbytes / 2**20:.1f} MiB for batch 0 of {size} samples), over the budget max_cache_bytes="
+                f"{budget / 2**20:.1f} MiB; raise max_cache_bytes, use cache_graphs='auto' (falls back to "
+                "rebuilding the graphs at every product) or cache_graphs=False"
+            )
+        self.cache_graphs = True
+        self._cache[index] = state
+
+    # ---- products -------------------------------------------------------------------
+    def _matmat(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[1]
+        self.num_calls += 1
+        self.num_matvecs += b
+        if b == 0:
+            return x.new_zeros((self.num_params, 0))
+        x = x.detach()
+        with torch.enable_grad():
+            if self._block_index is None:
+                y = self._sum_over_batches(x)
+            else:
+                y = self._block_product(x)
+        if self.centered:
+            # M − ḡḡᵀ (restricted to the diagonal blocks when there are blocks).
+            gbar = self.gradient()
+            for idx in self._block_index or [slice(None)]:
+                y[idx] -= gbar[idx, None] * (gbar[idx] @ x[idx])[None, :]
+        if self.reduction == "sum":
+            y = y * self.num_samples
+        if not bool(torch.isfinite(y).all()):
+            raise FloatingPointError(
+                f"{self.kind} product returned NaN or Inf (call {self.num_calls} of this operator) although "
+                "every batch loss was finite"
+            )
+        return y
+
+    def _block_product(self, x: torch.Tensor) -> torch.Tensor:
+        # Column (k, j) of the expanded block is x_j restricted to block k; one pass over the
+        # data serves all blocks, sharing each batch's first-order graph.
+        b, index = x.shape[1], self._block_index
+        xe = x.new_zeros((self.num_params, b * len(index)))
+        for k, idx in enumerate(index):
+            xe[idx, k * b : (k + 1) * b] = x[idx]
+        ye = self._sum_over_batches(xe)
+        y = torch.empty_like(x)
+        for k, idx in enumerate(index):
+            y[idx] = ye[idx, k * b : (k + 1) * b]
+        return y
+
+    def _sum_over_batches(self, x: torch.Tensor) -> torch.Tensor:
+        self._refresh()
+        vs = self.spec.split_block(x)
+        keep = self.cache_graphs
+        total = self.num_samples
+        y = None
+        for index, inputs, targets, size in self._batches:
+            state = self._cache.get(index) if keep else None
+            if state is None:
+                state = self._kernel.build(self._params, inputs, targets, index)
+                self.num_forward_passes += 1
+                if keep:
+                    self._cache[index] = state
+            part = self.spec.join_block(self._kernel.apply(state, vs, keep=keep))
+            self.num_vector_passes += x.shape[1]
+            # Mean over samples: batch b weighs n_b / N, never 1 / num_batches.
+            if y is None:
+                y = part.mul_(size / total)
+            else:
+                y.add_(part, alpha=size / total)
+            del state, part
+        return y
+
+
+def _leaf_tensors(obj: Any) -> list[torch.Tensor]:
+    out: list[torch.Tensor] = []
+    if isinstance(obj, torch.Tensor):
+        out.append(obj)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            out.extend(_leaf_tensors(v))
+    elif isinstance(obj, (tuple, list)):
+        for v in obj:
+            out.extend(_leaf_tensors(v))
+    return out
