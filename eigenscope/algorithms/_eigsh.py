@@ -141,6 +141,7 @@ def _thick_restart(
     xp = op.xp
     n = op.shape[0]
     eps = backends.finfo_eps(xp, op.dtype)
+    static = backends.prefers_static_shapes(xp)
     cap = ncv + block
     basis = xp.zeros((n, cap), dtype=op.dtype, device=op.device)
     h = np.zeros((cap, cap))
@@ -153,12 +154,13 @@ def _thick_restart(
     while True:
         w = op.matmat(xp.asarray(basis[:, j : j + block]))
         count += block
-        current = basis[:, :nv]
+        # Columns past nv are zero; with JAX the whole basis is used so shapes stay fixed.
+        current = basis if static else basis[:, :nv]
         coef = current.T @ w
         w = w - current @ coef
         coef2 = current.T @ w
         w = w - current @ coef2
-        hcol = backends.to_numpy(coef + coef2).astype(np.float64)  # (nv, block) to the host
+        hcol = backends.to_numpy(coef + coef2).astype(np.float64)[:nv]  # (nv, block) to the host
         if not np.all(np.isfinite(hcol)):
             raise FloatingPointError(f"eigsh: the operator product returned NaN or Inf (after {count} products)")
         h[:nv, j : j + block] = hcol
@@ -193,6 +195,9 @@ def _thick_restart(
                 coupling = h[j : j + block, :j] @ s[:, keep]
                 basis = backends.set_columns(basis, 0, kept)
                 basis = backends.set_columns(basis, keep_count, newest)
+                if static:  # the fixed-shape products read every column: clear the stale ones
+                    tail = xp.zeros((n, cap - keep_count - block), dtype=op.dtype, device=op.device)
+                    basis = backends.set_columns(basis, keep_count + block, tail)
                 h[:] = 0.0
                 h[:keep_count, :keep_count] = np.diag(theta[keep])
                 h[keep_count : keep_count + block, :keep_count] = coupling
@@ -230,7 +235,12 @@ def _power(
     rng: backends.RandomSource,
     want_vectors: bool,
 ) -> EigshResult:
-    """Power iteration with deflation (PyHessian's method), kept as a baseline."""
+    """Power iteration with deflation (PyHessian's method), kept as a baseline.
+
+    Pair i iterates with ``(I − UUᵀ) A (I − UUᵀ)`` for the i − 1 vectors U found
+    before; its reported residual is that of this deflated operator, which
+    differs from the residual with A by about ``|λ₁| ‖u₁ − u₁*‖``.
+    """
     xp = op.xp
     n = op.shape[0]
     eps = backends.finfo_eps(xp, op.dtype)
@@ -259,11 +269,15 @@ def _power(
             v = v / xp.linalg.vector_norm(v)
             w = sign * op.matmat(v) + shift * v
             count += 1
-            stats = backends.to_numpy(xp.stack([xp.sum(v * w), xp.linalg.vector_norm(w)])).astype(np.float64)
+            if basis is not None:  # iterate with (I − UUᵀ) B (I − UUᵀ), so errors in U do not stall it
+                w = w - basis @ (basis.T @ w)
+            rayleigh = xp.sum(v * w)
+            # ‖w − θv‖ directly: sqrt(‖w‖² − θ²) would cancel below √ε relative.
+            stats = xp.stack([rayleigh, xp.linalg.vector_norm(w - rayleigh * v)])
+            stats = backends.to_numpy(stats).astype(np.float64)
             if not np.all(np.isfinite(stats)):
                 raise FloatingPointError(f"eigsh (power): the operator product returned NaN or Inf (product {count})")
-            theta = float(stats[0])
-            res = float(np.sqrt(max(stats[1] ** 2 - theta**2, 0.0)))  # ‖w − θv‖ for unit v ⟂ residual
+            theta, res = float(stats[0]), float(stats[1])
             lam = sign * (theta - shift)
             if res <= tol * max(abs(lam), eps ** (2 / 3) * abs(theta)):
                 ok = True

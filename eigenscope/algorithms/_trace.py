@@ -116,7 +116,7 @@ class _Products:
         if self.block_size is None or b <= self.block_size:
             return f(x)
         step = self.block_size
-        parts = [f(x[:, j : j + step]) for j in range(0, b, step)]
+        parts = [f(x[:, j : min(j + step, b)]) for j in range(0, b, step)]  # strict: no out-of-range stops
         return self.op.xp.concat(parts, axis=1)
 
     def matmat(self, x: Array) -> Array:
@@ -356,8 +356,9 @@ class _XTrace:
         low rank) still yields directions orthogonal to ``range(Y₋ᵢ)``.
         """
         u, sig, vt = np.linalg.svd(self.r)
-        floor = max(float(sig[0]) * self.m * self.eps, np.finfo(np.float64).tiny)
-        s = u @ (vt / np.maximum(sig, floor)[:, None])
+        clipped = np.maximum(sig, max(float(sig[0]) * self.m * self.eps, np.finfo(np.float64).tiny))
+        # Σ⁻¹ scaled by σ_min (weights in (0, 1]): the same directions, no overflow when R ≈ 0.
+        s = u @ (vt * (clipped[-1] / clipped)[:, None])
         return s / np.linalg.norm(s, axis=0)
 
     def result(self) -> tuple[float, float, np.ndarray]:
@@ -410,8 +411,9 @@ def trace(
     num_matvecs
         The budget: products with A to spend. Without a tolerance it is the
         whole budget (default 100); with ``rtol``/``atol`` it is the first
-        round (default ``block_size`` probes' worth, see below). At least 3
-        for Hutch++ and 2 for XTrace.
+        round (default ``block_size`` products for Hutchinson, ``3·block_size``
+        for Hutch++, ``2·block_size`` for XTrace). At least 3 for Hutch++ and
+        2 for XTrace.
     method
         ``"hutchinson"``, ``"hutch++"`` (default) or ``"xtrace"``.
     rtol, atol
@@ -498,7 +500,8 @@ def trace(
     and ``Z = AQ`` (m more products): with ``sᵢ`` the normalized i-th column
     of ``R⁻ᵀ`` (orthogonal to every column of R but the i-th),
     ``Q₍ᵢ₎Q₍ᵢ₎ᵀ = Q(I − sᵢsᵢᵀ)Qᵀ``. With ``H = QᵀZ``, ``W = QᵀΩ``, ``T = ZᵀΩ``,
-    ``cᵢ = sᵢᵀwᵢ`` and ``uᵢ = wᵢ − cᵢsᵢ`` (so ``(I − Pᵢ)ωᵢ = ωᵢ − Quᵢ``),
+    ``cᵢ = sᵢᵀwᵢ``, ``uᵢ = wᵢ − cᵢsᵢ`` (so ``(I − Pᵢ)ωᵢ = ωᵢ − Quᵢ``),
+    ``rᵢ = Reᵢ = Qᵀyᵢ`` and ``tᵢ = Teᵢ = Zᵀωᵢ``,
 
     .. math:: \mathrm{term}_i = \mathrm{tr}H - s_i^\top H s_i
               + \omega_i^\top y_i - t_i^\top u_i - r_i^\top u_i + u_i^\top H u_i ,
@@ -510,6 +513,11 @@ def trace(
     ``(n − m + 1)``-dimensional complement, which removes the variance of its
     length and keeps the estimator unbiased. XTrace is exact when
     ``rank A ≤ m − 1``. Cost: 2m products; host work ``O(m³)`` per estimate.
+
+    **Memory** (arrays of length n): Hutchinson keeps one block of probes
+    (``block_size`` columns; the whole budget at once when it is None in
+    fixed-budget mode); Hutch++ keeps ``Q`` (k columns) plus one block;
+    XTrace keeps ``Ω``, ``AΩ``, ``Q`` and ``AQ`` (4m columns).
 
     **Adaptive mode** (``rtol`` or ``atol`` given). Hutchinson adds
     ``block_size`` probes per round until the target or ``max_matvecs``.
@@ -664,4 +672,7 @@ def _hutchpp_round(est: _HutchPlusPlus, std_error: float, target: float, left: i
         est.grow(k_add)
         est.add_residual(p_new, step)
     else:
-        est.add_residual(int(min(max(need, step), left)), step)
+        # Whole blocks: the prediction is rough anyway, and equal block widths spare
+        # backends that compile per shape (JAX) a recompilation every round.
+        top = left if math.isinf(need) else step * math.ceil(need / step)
+        est.add_residual(int(min(top, left)), step)

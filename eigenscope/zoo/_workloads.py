@@ -78,7 +78,7 @@ def _calibrate_batchnorm(model: nn.Module, batches: list[tuple[Any, torch.Tensor
 
 def _resnet(size: str, seed: int, dtype: torch.dtype, **kw: Any) -> tuple[nn.Module, Callable, list]:
     cfg = {
-        "tiny": {"depth": 6, "widths": (2, 4), "num_classes": 3, "image_size": 6, "n": 10, "batch": 4},
+        "tiny": {"depth": 6, "widths": (2, 3), "num_classes": 3, "image_size": 6, "n": 10, "batch": 4},
         "default": {"depth": 14, "widths": (16, 32, 64), "num_classes": 10, "image_size": 32, "n": 512, "batch": 256},
         "large": {"depth": 20, "widths": (16, 32, 64), "num_classes": 10, "image_size": 32, "n": 10240, "batch": 512},
     }[size]

@@ -14,7 +14,8 @@ from ._functional import FunctionalModel
 from ._ggn import GGNFwdRev, GGNRevRev, OutputHessian
 from ._gradcov import BatchGradient, SampleFwdRev, SampleRevRev
 from ._hessian import HessianFwdRev, HessianRevRev
-from ._losses import KINDS, LossFn, check_kind_matches, loss_kind, per_sample_loss, resolve_loss
+from ._losses import KINDS, LossFn, check_kind_matches, loss_kind, resolve_loss
+from ._losses import per_sample_loss as _per_sample_fn
 from ._operator import CurvatureOperator
 from ._params import ParamsArg, ParamSpec, group_by_module, make_spec, select_params
 from ._state import check_stochastic
@@ -346,7 +347,7 @@ def gradient_covariance(
     if per == "batch":
         kernel: Any = BatchGradient(setup.fmodel)
     else:
-        fn, source = per_sample_loss(setup.loss_fn, per_sample_loss)
+        fn, source = _per_sample_fn(setup.loss_fn, per_sample_loss)
         _check_per_sample(fn, source, setup)
         details["per_sample_loss"] = source
         kernel = (SampleRevRev if mode == "rev-rev" else SampleFwdRev)(setup.fmodel, fn, vectorize=vec)

@@ -18,9 +18,12 @@ def call_model(model: nn.Module, state: dict[str, Any], inputs: Any) -> Any:
     """``model(inputs)`` with ``state`` replacing its parameters and buffers.
 
     ``inputs`` is passed as ``model(x)`` for a tensor, ``model(*x)`` for a tuple or list
-    and ``model(**x)`` for a dict. Attention runs with the "math" kernel of
-    ``scaled_dot_product_attention``: the fused (flash, memory-efficient) kernels have no
-    second derivative, which every curvature product needs.
+    and ``model(**x)`` for a dict.
+
+    Attention runs unfused: with the "math" kernel of ``scaled_dot_product_attention`` and
+    without the fused fast path of ``nn.MultiheadAttention``/``nn.TransformerEncoderLayer``
+    in eval mode. The fused kernels have no second derivative and no forward-mode rule,
+    which the curvature products need.
     """
     if isinstance(inputs, dict):
         args, kwargs = (), inputs
@@ -28,8 +31,13 @@ def call_model(model: nn.Module, state: dict[str, Any], inputs: Any) -> Any:
         args, kwargs = tuple(inputs), None
     else:
         args, kwargs = (inputs,), None
-    with sdpa_kernel([SDPBackend.MATH]):
-        return functional_call(model, state, args, kwargs, strict=False)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with sdpa_kernel([SDPBackend.MATH]):
+            return functional_call(model, state, args, kwargs, strict=False)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
 class FunctionalModel:

@@ -220,8 +220,9 @@ class CurvatureOperator(LinearOperator):
             self._versions_seen = now
 
     def clear_cache(self) -> None:
-        """Free the cached graphs (they are rebuilt at the next product if caching is on)."""
+        """Free the cached graphs and the cached gradient (rebuilt when next needed)."""
         self._cache.clear()
+        self._gbar = None
 
     def _start_cache(self, how: bool | str) -> None:
         """Build batch 0's state, measure what it keeps alive, and keep it if the whole
