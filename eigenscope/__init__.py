@@ -6,12 +6,16 @@ Importing eigenscope imports neither torch nor JAX; the adapters
 
 from ._warnings import ConvergenceWarning, EigenscopeWarning
 from .algorithms import (
+    DiagonalResult,
     EigshResult,
     LanczosResult,
     SpectralDensity,
+    TraceResult,
+    diagonal,
     eigsh,
     lanczos,
     spectral_density,
+    trace,
 )
 from .linop import (
     BlockDiagonalOperator,
@@ -37,6 +41,7 @@ __all__ = [
     "ConvergenceWarning",
     "DenseOperator",
     "DiagonalOperator",
+    "DiagonalResult",
     "EigenscopeWarning",
     "EigshResult",
     "IdentityOperator",
@@ -44,16 +49,19 @@ __all__ = [
     "LinearOperator",
     "LowRankOperator",
     "SpectralDensity",
+    "TraceResult",
     "__version__",
     "add",
     "aslinearoperator",
     "block_diag",
     "compose",
     "deflate",
+    "diagonal",
     "eigsh",
     "lanczos",
     "scale",
     "shift",
     "spectral_density",
+    "trace",
     "transpose",
 ]

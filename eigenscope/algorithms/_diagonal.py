@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, NamedTuple
 
 from .. import backends
+from .._warnings import ConvergenceWarning
 from ..backends import Array, Seed
 from ..linop import LinearOperator
 from ._trace import (
@@ -275,6 +277,13 @@ def diagonal(
                 break
             est.add(min(step, left), step)
     d, se = est.result()
+    if converged is False:
+        warnings.warn(
+            f"diagonal ({method}): the RMS standard error did not reach the target within "
+            f"{prod.count} products; see result.converged",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     return DiagonalResult(d, se, prod.count, method, converged)
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import backends
+from .._warnings import ConvergenceWarning
 from ..backends import Array, Seed
 from ..linop import LinearOperator, aslinearoperator
 
@@ -633,6 +635,13 @@ def trace(
                 break
             _hutchpp_round(est, std_error, rtol * abs(estimate) + atol, left, step)
     converged = _reached(std_error, estimate, rtol, atol)
+    if not converged:
+        warnings.warn(
+            f"{who} ({method}): the standard error {std_error:.3g} did not reach the target "
+            f"{rtol * abs(estimate) + atol:.3g} within max_matvecs={cap}; see result.converged",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     return TraceResult(estimate, std_error, prod.count, converged, method, samples)
 
 

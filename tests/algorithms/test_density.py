@@ -24,7 +24,7 @@ def test_moments_equal_hutchinson_on_the_same_probes(pair, seed):
     for j in range(2 * m):
         aj = np.linalg.matrix_power(a, j)
         hutch = np.mean(np.einsum("ip,ij,jp->p", z, aj, z) / np.sum(z * z, axis=0))
-        assert abs(s.moments(j) - hutch) <= 1e-10 * max(1.0, abs(hutch)) * 10**j / 10**j + 1e-10
+        assert abs(s.moments(j) - hutch) <= 1e-10 * max(1.0, abs(hutch))
 
 
 def test_rows_are_probability_measures(xp, dtype):
@@ -34,7 +34,7 @@ def test_rows_are_probability_measures(xp, dtype):
     assert s.nodes.shape == (3, 12) and s.num_matvecs == 36 and s.dimension == 40
     np.testing.assert_allclose(s.weights.sum(axis=1), 1.0, atol=1e-5)
     lo, hi = s.support
-    assert -1 - 1e-4 <= lo and hi <= 2 + 1e-4
+    assert lo >= -1 - 1e-4 and hi <= 2 + 1e-4
 
 
 def test_full_steps_recover_the_exact_spectrum():

@@ -164,6 +164,8 @@ def test_errors():
     with pytest.raises(ValueError, match="not symmetric"):
         es.eigsh(liar, 2, check_symmetric=True, seed=0)
     big = _rotated(np.linspace(0, 1, 100), 0)
-    nan_op = es.LinearOperator.from_matvec(lambda x: big @ x * np.nan, shape=(100, 100), dtype=np.float64, check_finite=False)
+    nan_op = es.LinearOperator.from_matvec(
+        lambda x: big @ x * np.nan, shape=(100, 100), dtype=np.float64, check_finite=False
+    )
     with pytest.raises(FloatingPointError, match="NaN or Inf"):
         es.eigsh(nan_op, 2, seed=0)

@@ -29,7 +29,9 @@ def test_krylov_relation_and_orthonormal_basis(xp, dtype, pair, m, seed):
     # A Q = Q T + β q_{k+1} e_kᵀ  ⇒  ‖AQ − QT‖ = β on the last column only
     resid = a @ q - q @ r.tridiagonal
     np.testing.assert_allclose(resid[:, :-1], 0, atol=tolerance(dtype, n=n, scale=scale, factor=200))
-    np.testing.assert_allclose(np.linalg.norm(resid[:, -1]), r.residual_norm, atol=tolerance(dtype, n=n, scale=scale, factor=200))
+    np.testing.assert_allclose(
+        np.linalg.norm(resid[:, -1]), r.residual_norm, atol=tolerance(dtype, n=n, scale=scale, factor=200)
+    )
     # Ritz values interlace the spectrum: inside [λ_min, λ_max]
     assert r.ritz_values.min() >= lam.min() - tolerance(dtype, n=n, scale=scale, factor=200)
     assert r.ritz_values.max() <= lam.max() + tolerance(dtype, n=n, scale=scale, factor=200)
