@@ -5,10 +5,15 @@ from __future__ import annotations
 import importlib
 import os
 
-import pytest
-from hypothesis import HealthCheck, settings
+# The tests multiply tiny matrices, where a second BLAS/OpenMP thread only adds
+# synchronization (and fights torch's own pool); set before numpy or torch load.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-import eigenscope.backends as eb
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+import eigenscope.backends as eb  # noqa: E402
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, max_examples=15, suppress_health_check=[HealthCheck.too_slow]
