@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import eigenscope as es
 import eigenscope.backends as eb
 
 
@@ -21,3 +22,37 @@ def host(x) -> np.ndarray:
 def rtol_for(dtype) -> float:
     """Relative tolerance for a few dense products of size ≤ 64 in ``dtype``."""
     return 1e-5 if eb.dtype_name(dtype) == "float32" else 1e-12
+
+
+def dense(a, xp, dtype, symmetric=True):
+    """A dense operator of backend ``xp`` from NumPy ``a``."""
+    return es.DenseOperator(asarray(a, xp, dtype), symmetric=symmetric)
+
+
+class Counting:
+    """A matrix known only through user functions that count the columns they multiply."""
+
+    def __init__(self, a):
+        self.a = a
+        self.columns = 0
+        self.vector_calls = 0
+
+    def matvec(self, x):
+        self.vector_calls += 1
+        self.columns += 1
+        return self.a @ x
+
+    def matmat(self, x):
+        self.columns += x.shape[1]
+        return self.a @ x
+
+    def operator(self, xp, dtype):
+        return es.LinearOperator.from_matvec(
+            self.matvec,
+            shape=tuple(self.a.shape),
+            dtype=dtype,
+            xp=xp,
+            device=eb.device(self.a),
+            matmat=self.matmat,
+            symmetric=True,
+        )

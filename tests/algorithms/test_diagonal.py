@@ -11,40 +11,7 @@ import eigenscope as es
 import eigenscope.backends as eb
 from eigenscope import DiagonalResult, diagonal
 from eigenscope.testing import orthogonal_matrix, spectra, tolerance
-from tests._helpers import asarray, host
-
-
-def dense(a, xp, dtype, symmetric=True):
-    return es.DenseOperator(asarray(a, xp, dtype), symmetric=symmetric)
-
-
-class Counting:
-    """A matrix known only through user functions that count the columns they multiply."""
-
-    def __init__(self, a):
-        self.a = a
-        self.columns = 0
-        self.vector_calls = 0
-
-    def matvec(self, x):
-        self.vector_calls += 1
-        self.columns += 1
-        return self.a @ x
-
-    def matmat(self, x):
-        self.columns += x.shape[1]
-        return self.a @ x
-
-    def operator(self, xp, dtype):
-        return es.LinearOperator.from_matvec(
-            self.matvec,
-            shape=tuple(self.a.shape),
-            dtype=dtype,
-            xp=xp,
-            device=eb.device(self.a),
-            matmat=self.matmat,
-            symmetric=True,
-        )
+from tests._helpers import Counting, asarray, dense, host
 
 
 @pytest.fixture(scope="module")
