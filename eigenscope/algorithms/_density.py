@@ -186,7 +186,12 @@ def spectral_density(
     distribution
         ``"rademacher"`` or ``"normal"``.
     reorth
-        ``"full"`` (basis stored: ``num_probes · m · n`` numbers) or ``"local"``.
+        ``"full"`` (basis stored on the device: ``num_probes · m · n`` numbers),
+        ``"host"`` (the same in host memory; the device keeps ``O(num_probes · n)``,
+        at the price of moving 2 vectors per probe and step) or ``"local"``
+        (no basis: ``O(num_probes · n)`` memory, but orthogonality is lost over
+        many steps, which duplicates converged Ritz values — harmless for
+        smooth moments, misleading for counting eigenvalues).
     deflate_outliers, outlier_which
         Number of outliers to deflate exactly, and which end (``"LA"``, ``"LM"``, ...).
 

@@ -13,7 +13,7 @@ from .._warnings import EigenscopeWarning
 from ..backends import Array, Seed
 from ..linop import LinearOperator, aslinearoperator
 
-REORTH_CHOICES = ("full", "local")
+REORTH_CHOICES = ("full", "host", "local")
 
 
 class LanczosResult(NamedTuple):
@@ -40,7 +40,8 @@ class LanczosResult(NamedTuple):
     residual_norm : float
         Norm of the next Krylov vector; ~0 at breakdown.
     basis : array, shape (n, m), or None
-        ``Q`` on the operator's backend (None with ``reorth="local"``, which stores no basis).
+        ``Q`` on the operator's backend (a NumPy array with ``reorth="host"``;
+        None with ``reorth="local"``, which stores no basis).
     ritz_vectors : array, shape (n, m), or None
         ``Q S``, when asked for with ``return_ritz_vectors=True``.
     num_steps : int
@@ -133,7 +134,11 @@ def run_recurrence(op: LinearOperator, starts: Array, num_steps: int, *, reorth:
     ``reorth="full"`` every new vector is orthogonalized against all stored
     vectors of its own recurrence by classical Gram–Schmidt applied twice, as
     batched matrix products (``(p, j, n) @ (p, n, 1)``), never a loop over
-    vectors; the basis takes ``p · m · n`` numbers. ``reorth="local"`` keeps only
+    vectors; the basis takes ``p · m · n`` numbers on the operator's device.
+    ``reorth="host"`` does the same against a basis kept in host memory (NumPy),
+    for accelerators too small to hold it: the device keeps O(p n) numbers and
+    each step moves 2p vectors of length n each way (the basis comes back as a
+    NumPy array). ``reorth="local"`` keeps only
     the three-term recurrence (plus one local correction) and stores no basis:
     memory ``O(p n)``, but ghost copies of converged Ritz values can appear
     after many steps (harmless for the quadrature of smooth functions, wrong
@@ -158,6 +163,7 @@ def run_recurrence(op: LinearOperator, starts: Array, num_steps: int, *, reorth:
     q = xp.asarray(starts.T / norms[:, None])  # (p, n): rows are the current vectors
     q_prev = xp.zeros_like(q)
     basis = xp.zeros((p, num_steps, n), dtype=op.dtype, device=op.device) if reorth == "full" else None
+    host_basis = np.zeros((p, num_steps, n), dtype=backends.dtype_name(op.dtype)) if reorth == "host" else None
 
     alpha = np.zeros((p, num_steps))
     beta = np.zeros((p, num_steps))
@@ -182,6 +188,18 @@ def run_recurrence(op: LinearOperator, starts: Array, num_steps: int, *, reorth:
             coef2 = stored @ w[:, :, None]
             w = w - (xp.matrix_transpose(stored) @ coef2)[:, :, 0]
             a = coef[:, j, 0] + coef2[:, j, 0]
+        elif reorth == "host":
+            # The same CGS2 against a basis kept in host memory: the device holds only the
+            # current vectors, at the price of moving 2p vectors of length n per step.
+            host_basis[:, j, :] = backends.to_numpy(q)
+            wh = backends.to_numpy(w).astype(host_basis.dtype, copy=True)
+            stored_h = host_basis[:, : j + 1, :]
+            coef = stored_h @ wh[:, :, None]
+            wh -= (stored_h.transpose(0, 2, 1) @ coef)[:, :, 0]
+            coef2 = stored_h @ wh[:, :, None]
+            wh -= (stored_h.transpose(0, 2, 1) @ coef2)[:, :, 0]
+            w = backends.from_numpy(wh, xp=xp, dtype=op.dtype, device=op.device)
+            a = backends.from_numpy(coef[:, j, 0] + coef2[:, j, 0], xp=xp, dtype=op.dtype, device=op.device)
         else:
             a = xp.sum(q * w, axis=1)
             w = w - a[:, None] * q - beta_prev[:, None] * q_prev
@@ -211,6 +229,8 @@ def run_recurrence(op: LinearOperator, starts: Array, num_steps: int, *, reorth:
         beta_prev = b * keep
 
     steps_run = int(lengths.max())
+    if host_basis is not None:
+        basis = host_basis
     if basis is not None and steps_run < num_steps:
         basis = basis[:, :steps_run, :]
     return _Recurrence(
@@ -265,8 +285,10 @@ def lanczos(
     v0
         Start vector (n,) of the operator's backend; skips the draw.
     reorth
-        ``"full"`` (stores the basis: m·n numbers) or ``"local"`` (no basis;
-        loses orthogonality after many steps; see :func:`run_recurrence`).
+        ``"full"`` (stores the basis on the device: m·n numbers), ``"host"``
+        (the same basis in host memory, a NumPy array; 2 vector transfers per
+        step) or ``"local"`` (no basis; loses orthogonality after many steps;
+        see :func:`run_recurrence`).
     return_ritz_vectors
         Also form the Ritz vectors ``Q S`` (one n×m×m product on the device).
     check_symmetric
@@ -296,12 +318,15 @@ def lanczos(
     beta_full = rec.beta[0, :length]
     theta, s = tridiagonal_eigh(alpha, beta_full[:-1])
     residual = float(beta_full[-1])
-    basis = None if rec.basis is None else op.xp.matrix_transpose(rec.basis[0, ...])
+    basis = None if rec.basis is None else rec.basis[0, ...].T
     ritz_vectors = None
     if return_ritz_vectors:
         if basis is None:
-            raise ValueError("Ritz vectors need the stored basis: use reorth='full'")
-        ritz_vectors = basis @ backends.from_numpy(s, xp=op.xp, dtype=op.dtype, device=op.device)
+            raise ValueError("Ritz vectors need the stored basis: use reorth='full' or 'host'")
+        if reorth == "host":
+            ritz_vectors = backends.from_numpy(basis @ s, xp=op.xp, dtype=op.dtype, device=op.device)
+        else:
+            ritz_vectors = basis @ backends.from_numpy(s, xp=op.xp, dtype=op.dtype, device=op.device)
     return LanczosResult(
         alpha=alpha,
         beta=beta_full[:-1],

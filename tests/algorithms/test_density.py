@@ -154,3 +154,14 @@ def test_errors():
         s.density(np.zeros(3), sigma=0.0)
     with pytest.raises(ValueError, match="probes expected 5 rows"):
         es.spectral_density(a, 2, 1, probes=np.ones((4, 1)))
+
+
+def test_basis_location_and_local_reorth_agree_on_moments():
+    lam = np.linspace(-1, 1, 80) ** 3
+    a = np.diag(lam)
+    full = es.spectral_density(a, 10, 3, seed=4)
+    host_s = es.spectral_density(a, 10, 3, seed=4, reorth="host")
+    local = es.spectral_density(a, 10, 3, seed=4, reorth="local")
+    np.testing.assert_allclose(host_s.nodes, full.nodes, atol=1e-12)
+    for j in range(4):
+        assert abs(local.moments(j) - full.moments(j)) < 1e-10

@@ -145,3 +145,16 @@ def test_errors():
         es.lanczos(a, 2, reorth="partial")
     with pytest.raises(ValueError, match="lanczos v0 expected 5 rows"):
         es.lanczos(a, 2, v0=np.ones(3))
+
+
+def test_host_basis_matches_device_basis(xp, dtype):
+    lam = np.linspace(-1, 2, 30)
+    q = orthogonal_matrix(30, 5)
+    a = asarray((q * lam) @ q.T, xp, dtype)
+    dev = es.lanczos(a, 12, seed=2)
+    host_r = es.lanczos(a, 12, seed=2, reorth="host", return_ritz_vectors=True)
+    assert isinstance(host_r.basis, np.ndarray)
+    np.testing.assert_allclose(host_r.alpha, dev.alpha, atol=_rel_tol(dtype) * 10)
+    np.testing.assert_allclose(host_r.beta, dev.beta, atol=_rel_tol(dtype) * 10)
+    y = host(host_r.ritz_vectors)
+    np.testing.assert_allclose(y.T @ y, np.eye(12), atol=_rel_tol(dtype) * 100)
