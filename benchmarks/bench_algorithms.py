@@ -1,7 +1,7 @@
 """Where the time goes in eigenscope's algorithms on an operator with n = 10⁶.
 
 The operator has a known, network-like spectrum (a bulk near zero, a negative
-tail and ten positive outliers) rotated by a product of Householder
+tail and thirty positive outliers) rotated by a product of Householder
 reflections, so a product costs a few passes over n numbers — about what a
 Hessian-vector product of a small network costs on this CPU — and every
 answer can be checked against the exact eigenvalues.
