@@ -158,9 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     for k in (1, 5, 20):
         rows.append(run_task(f"eigsh LA k={k} (lanczos)", timed, lambda k=k: es.eigsh(timed, k, seed=0), top_error(k)))
     rows.append(
-        run_task(
-            "eigsh LA k=5 (block, b=4)", timed, lambda: es.eigsh(timed, 5, method="block", seed=0), top_error(5)
-        )
+        run_task("eigsh LA k=5 (block, b=4)", timed, lambda: es.eigsh(timed, 5, method="block", seed=0), top_error(5))
     )
     rows.append(
         run_task(
@@ -217,7 +215,8 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
     record = {
-        "command": "python -m benchmarks.bench_algorithms" + (" --quick" if args.quick else "")
+        "command": "python -m benchmarks.bench_algorithms"
+        + (" --quick" if args.quick else "")
         + (f" --backend {args.backend}" if args.backend != "numpy" else ""),
         "n": n,
         "backend": args.backend,

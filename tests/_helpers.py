@@ -56,3 +56,8 @@ class Counting:
             matmat=self.matmat,
             symmetric=True,
         )
+
+
+def max_examples(xp, default: int = 15, compiled: int = 4) -> int:
+    """Hypothesis examples for a backend: JAX compiles every new shape, so it gets fewer."""
+    return compiled if eb.backend_name(xp) == "jax" else default

@@ -54,7 +54,9 @@ def images(
     """
     gen = _generator(seed)
     coarse = torch.randn(num_classes, channels, 4, 4, generator=gen)
-    templates = torch.nn.functional.interpolate(coarse, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    templates = torch.nn.functional.interpolate(
+        coarse, size=(image_size, image_size), mode="bilinear", align_corners=False
+    )
     y = torch.randint(0, num_classes, (num_samples,), generator=gen)
     x = templates[y] + noise * torch.randn(num_samples, channels, image_size, image_size, generator=gen)
     return _split(x.to(dtype), y, batch_size)

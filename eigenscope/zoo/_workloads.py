@@ -216,7 +216,9 @@ def workload(
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     if key in ("resnet", "vgg"):
-        overrides = {("n" if k == "num_samples" else "batch" if k == "batch_size" else k): v for k, v in overrides.items()}
+        overrides = {
+            ("n" if k == "num_samples" else "batch" if k == "batch_size" else k): v for k, v in overrides.items()
+        }
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model, loss_fn, batches = _BUILDERS[key](size, seed, dtype, **overrides)

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eigenscope as es
 from eigenscope.testing import orthogonal_matrix, symmetric_with_spectrum, tolerance
-from tests._helpers import asarray, host
+from tests._helpers import asarray, host, max_examples
 
 
 def _rel_tol(dtype) -> float:
     return 1e-4 if es.backends.dtype_name(dtype) == "float32" else 1e-10
 
 
-@given(pair=symmetric_with_spectrum(min_n=6, max_n=30), m=st.integers(1, 6), seed=st.integers(0, 2**16))
-def test_krylov_relation_and_orthonormal_basis(xp, dtype, pair, m, seed):
+def test_krylov_relation_and_orthonormal_basis(xp, dtype):
+    @settings(max_examples=max_examples(xp))
+    @given(pair=symmetric_with_spectrum(min_n=6, max_n=30), m=st.integers(1, 6), seed=st.integers(0, 2**16))
+    def check(pair, m, seed):
+        _check_krylov(xp, dtype, pair, m, seed)
+
+    check()
+
+
+def _check_krylov(xp, dtype, pair, m, seed):
     a, lam = pair
     n = a.shape[0]
     r = es.lanczos(asarray(a, xp, dtype), m, seed=seed)
@@ -51,8 +59,16 @@ def test_gauss_quadrature_reproduces_moments(pair, seed):
         assert abs(r.quadrature(lambda t, j=j: t**j) - exact) <= 1e-11 * (v @ v)
 
 
-@given(distinct=st.lists(st.integers(-8, 8), min_size=1, max_size=6, unique=True), seed=st.integers(0, 2**16))
-def test_breakdown_after_d_distinct_eigenvalues(xp, dtype, distinct, seed):
+def test_breakdown_after_d_distinct_eigenvalues(xp, dtype):
+    @settings(max_examples=max_examples(xp))
+    @given(distinct=st.lists(st.integers(-8, 8), min_size=1, max_size=6, unique=True), seed=st.integers(0, 2**16))
+    def check(distinct, seed):
+        _check_breakdown(xp, dtype, distinct, seed)
+
+    check()
+
+
+def _check_breakdown(xp, dtype, distinct, seed):
     # Gaps ≥ 0.5: in float32 the rounding noise grows by 1/gap per step, and with gaps
     # near 0.1 it reaches the breakdown threshold only a few steps late.
     vals = np.sort(np.array(distinct, dtype=float)) / 2

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -21,7 +21,7 @@ from ._params import ParamsArg, ParamSpec, group_by_module, make_spec, select_pa
 from ._state import check_stochastic
 
 Mode = Literal["auto", "rev-rev", "fwd-rev"]
-BlocksArg = Union[None, Literal["module"], Mapping[str, ParamsArg], Sequence[ParamsArg]]
+BlocksArg = None | Literal["module"] | Mapping[str, ParamsArg] | Sequence[ParamsArg]
 
 _COMMON_DOC = """
     Parameters
@@ -72,12 +72,30 @@ _COMMON_DOC = """
     allow_stochastic
         Accept active dropout or other randomness (refused by default, and the loss of
         the first batch is computed twice to check determinism).
+
+    Returns
+    -------
+    CurvatureOperator
+        A symmetric ``(n, n)`` :class:`eigenscope.LinearOperator` on torch tensors of the
+        parameters' device and dtype, ``n`` the number of selected parameters.
+
+    Raises
+    ------
+    TypeError
+        A one-shot iterator or a malformed batch as ``data``; a model that is not a module.
+    ValueError
+        Empty data, a loss that is not a 0-d tensor, a stochastic model, parameters with
+        ``requires_grad=False`` in ``params``, bad options, a cache over its budget.
+    FloatingPointError
+        A NaN or Inf loss, naming the batch (here for batch 0, at product time for the others).
 """
 
 
 def _resolve_mode(mode: str, cache_graphs: bool | str) -> str:
     if mode not in ("auto", "rev-rev", "fwd-rev"):
         raise ValueError(f"mode must be 'auto', 'rev-rev' or 'fwd-rev', got {mode!r}")
+    if cache_graphs not in (True, False, "auto"):
+        raise ValueError(f"cache_graphs must be True, False or 'auto', got {cache_graphs!r}")
     if mode == "fwd-rev" and cache_graphs:
         raise ValueError("cache_graphs needs mode='rev-rev': forward-over-reverse keeps no reusable graph")
     # Measured on CPU (benchmarks/bench_torch_adapters.py): double backward is faster.
@@ -223,7 +241,6 @@ def hessian(
     return setup.operator(
         kernel,
         mode=mode,
-        vectorize=vec,
         cache_graphs=cache_graphs,
         max_cache_bytes=max_cache_bytes,
         reduction=reduction,
@@ -280,14 +297,11 @@ def ggn(
         raise TypeError(f"the GGN needs the model to return one tensor, got {type(setup.outputs).__name__}")
     mode = _resolve_mode(mode, cache_graphs)
     vec = _resolve_vectorize(vectorize, setup.spec.device)
-    out_hessian = OutputHessian(
-        setup.loss_fn, kind, ignore_index=int(getattr(setup.loss_fn, "ignore_index", -100)), vectorize=vec
-    )
+    out_hessian = OutputHessian(setup.loss_fn, kind, ignore_index=int(getattr(setup.loss_fn, "ignore_index", -100)))
     kernel = (GGNRevRev if mode == "rev-rev" else GGNFwdRev)(setup.fmodel, out_hessian, vectorize=vec)
     return setup.operator(
         kernel,
         mode=mode,
-        vectorize=vec,
         cache_graphs=cache_graphs,
         max_cache_bytes=max_cache_bytes,
         reduction=reduction,
@@ -354,7 +368,6 @@ def gradient_covariance(
     return setup.operator(
         kernel,
         mode=mode,
-        vectorize=vec,
         cache_graphs=cache_graphs,
         max_cache_bytes=max_cache_bytes,
         reduction=reduction,

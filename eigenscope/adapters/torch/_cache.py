@@ -25,21 +25,23 @@ def _tensors(obj: Any) -> Iterable[torch.Tensor]:
             yield from _tensors(item)
 
 
-def measure_build(build: Callable[[], Any], exclude: Iterable[torch.Tensor]) -> tuple[Any, int]:
+def measure_build(
+    build: Callable[[], Any], exclude: Iterable[torch.Tensor], *, keeps_graph: bool = True
+) -> tuple[Any, int]:
     """Run ``build()`` and return its state with the bytes the state keeps alive.
 
     Counts every distinct storage autograd saves for the backward passes while ``build``
-    runs (``torch.autograd.graph.saved_tensors_hooks``) and the tensors of the returned
-    state, less the storages of ``exclude`` (parameters, buffers and data, which exist
-    anyway). This is what keeping the state costs; it is an upper bound where autograd
-    saves views of one storage or frees a saved tensor early.
+    runs (``torch.autograd.graph.saved_tensors_hooks``; only when the state keeps its graph)
+    and the tensors of the returned state, less the storages of ``exclude`` (parameters,
+    buffers and data, which exist anyway). This is what keeping the state costs; it is an
+    upper bound where autograd frees a saved tensor early.
     """
     excluded = {k[0] for k in map(_storage_key, exclude) if k is not None}
     seen: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         key = _storage_key(t)
-        if key is not None and key[0] not in excluded:
+        if keeps_graph and key is not None and key[0] not in excluded:
             seen[key[0]] = key[1]
         return t
 

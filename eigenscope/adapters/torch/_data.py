@@ -40,8 +40,7 @@ def batch_size(targets: Any, index: int) -> int:
     if t is None or t.ndim == 0:
         raise ValueError(
             f"batch {index}: targets must be a tensor (or a structure of tensors) with a leading batch "
-            f"dimension, got {type(targets).__name__}"
-            + ("" if t is None else " of shape ()")
+            f"dimension, got {type(targets).__name__}" + ("" if t is None else " of shape ()")
         )
     n = int(t.shape[0])
     if n == 0:
@@ -127,7 +126,7 @@ class Batches:
     def __iter__(self) -> Iterator[tuple[int, Any, Any, int]]:
         """Yield ``(index, inputs, targets, size)`` with tensors on the device."""
         if not self.stream:
-            for index, ((inputs, targets), size) in enumerate(zip(self._stored, self.batch_sizes)):
+            for index, ((inputs, targets), size) in enumerate(zip(self._stored, self.batch_sizes, strict=True)):
                 yield index, inputs, targets, size
             return
         count = 0
@@ -142,8 +141,9 @@ class Batches:
             yield index, move(inputs, self.device, self.dtype), move(targets, self.device, self.dtype), size
             count += 1
         if count != self.num_batches:
-            raise RuntimeError(f"the data changed since the operator was built: {count} batches, expected "
-                               f"{self.num_batches}")
+            raise RuntimeError(
+                f"the data changed since the operator was built: {count} batches, expected {self.num_batches}"
+            )
 
 
 def _refuse_shuffling(data: Any) -> None:

@@ -56,7 +56,7 @@ class FunctionalModel:
     def _state(self, params: Sequence[torch.Tensor]) -> dict[str, Any]:
         state: dict[str, Any] = {k: p.detach() for k, p in self._frozen.items()}
         state.update(self._buffers())
-        state.update(zip(self.names, params))
+        state.update(zip(self.names, params, strict=True))
         return state
 
     def outputs(self, params: Sequence[torch.Tensor], inputs: Any) -> Any:
@@ -104,11 +104,11 @@ def grad(
     inputs the outputs do not depend on (unused parameters, purely linear layers in a
     second-order pass). ``batched=True`` maps over the leading dimension of
     ``grad_outputs`` with ``is_grads_batched`` (vmap inside autograd)."""
-    pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o.requires_grad]
+    pairs = [(o, g) for o, g in zip(outputs, grad_outputs, strict=True) if o.requires_grad]
     if not pairs:
         shape = (grad_outputs[0].shape[0],) if batched else ()
         return [torch.zeros(*shape, *x.shape, dtype=x.dtype, device=x.device) for x in inputs]
-    outs, gos = zip(*pairs)
+    outs, gos = zip(*pairs, strict=True)
     with warnings.catch_warnings():
         # vmap falls back to a loop for ops without a batching rule and says so; the result is right.
         warnings.filterwarnings("ignore", message=".*performance drop.*")
@@ -124,5 +124,5 @@ def grad(
     shape = (grad_outputs[0].shape[0],) if batched else ()
     return [
         torch.zeros(*shape, *x.shape, dtype=x.dtype, device=x.device) if r is None else r
-        for r, x in zip(result, inputs)
+        for r, x in zip(result, inputs, strict=True)
     ]

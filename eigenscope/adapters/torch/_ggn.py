@@ -22,7 +22,7 @@ import torch
 from torch.func import jvp, vjp, vmap
 
 from ._functional import FunctionalModel, ensure_forward_ad, grad, leaves
-from ._kernel import check_loss, stack_columns
+from ._kernel import Kernel, check_loss, stack_columns
 from ._losses import LossFn, output_hessian_closed_form
 
 
@@ -38,11 +38,10 @@ def _require_tensor(outputs: Any) -> torch.Tensor:
 class OutputHessian:
     """``H_ℓ`` of one batch with respect to the outputs: ``u (b, *out) -> H_ℓ u``."""
 
-    def __init__(self, loss_fn: LossFn, kind: str | None, *, ignore_index: int, vectorize: bool) -> None:
+    def __init__(self, loss_fn: LossFn, kind: str | None, *, ignore_index: int) -> None:
         self.loss_fn = loss_fn
         self.kind = kind
         self.ignore_index = ignore_index
-        self.vectorize = vectorize
 
     def build(self, outputs: torch.Tensor, targets: Any, index: int) -> Callable[[torch.Tensor], torch.Tensor]:
         o = outputs.detach()
@@ -61,24 +60,22 @@ class OutputHessian:
             (gl,) = grad([loss], [leaf], [torch.ones_like(loss)], retain_graph=True, create_graph=True)
 
         def autodiff(u: torch.Tensor) -> torch.Tensor:
-            b = u.shape[0]
-            if self.vectorize and b > 1:
-                return grad([gl], [leaf], [u], retain_graph=True, batched=True)[0]
-            return torch.stack([grad([gl], [leaf], [u[j]], retain_graph=True)[0] for j in range(b)])
+            if u.shape[0] == 1:
+                return grad([gl], [leaf], [u[0]], retain_graph=True)[0][None]
+            return grad([gl], [leaf], [u], retain_graph=True, batched=True)[0]
 
         return autodiff
 
 
-class GGNRevRev:
+class GGNRevRev(Kernel):
     """State = (θ, outputs, dummy cotangent u, Jᵀu with its graph, H_ℓ)."""
 
     kind = "ggn"
-    cacheable = True
 
     def __init__(self, fmodel: FunctionalModel, hessian: OutputHessian, *, vectorize: bool) -> None:
+        super().__init__(vectorize=vectorize)
         self.fmodel = fmodel
         self.hessian = hessian
-        self.vectorize = vectorize
 
     def build(self, params: list[torch.Tensor], inputs: Any, targets: Any, index: int) -> Any:
         theta = leaves(params)
@@ -88,12 +85,14 @@ class GGNRevRev:
         jt_u = grad([out], theta, [u], retain_graph=True, create_graph=True)
         return theta, out, u, jt_u, h
 
-    def apply(self, state: Any, vs: list[torch.Tensor], *, keep: bool) -> list[torch.Tensor]:
+    def _batched(self, state: Any, vs: list[torch.Tensor]) -> list[torch.Tensor]:
+        theta, out, u, jt_u, h = state
+        jv = grad(jt_u, [u], vs, retain_graph=True, batched=True)[0]
+        return grad([out], theta, [h(jv)], retain_graph=True, batched=True)
+
+    def _loop(self, state: Any, vs: list[torch.Tensor], keep: bool) -> list[torch.Tensor]:
         theta, out, u, jt_u, h = state
         b = vs[0].shape[0]
-        if self.vectorize and b > 1:
-            jv = grad(jt_u, [u], vs, retain_graph=True, batched=True)[0]
-            return grad([out], theta, [h(jv)], retain_graph=keep, batched=True)
         columns = []
         for j in range(b):
             jv = grad(jt_u, [u], [v[j] for v in vs], retain_graph=True)[0]
@@ -101,16 +100,16 @@ class GGNRevRev:
         return stack_columns(columns)
 
 
-class GGNFwdRev:
+class GGNFwdRev(Kernel):
     """State = (θ, outputs as a function, their vjp closure, H_ℓ)."""
 
     kind = "ggn"
     cacheable = False
 
     def __init__(self, fmodel: FunctionalModel, hessian: OutputHessian, *, vectorize: bool) -> None:
+        super().__init__(vectorize=vectorize)
         self.fmodel = fmodel
         self.hessian = hessian
-        self.vectorize = vectorize
         ensure_forward_ad()
 
     def build(self, params: list[torch.Tensor], inputs: Any, targets: Any, index: int) -> Any:
@@ -122,14 +121,15 @@ class GGNFwdRev:
         out, vjp_fn = vjp(f, theta)
         return theta, f, vjp_fn, self.hessian.build(out, targets, index)
 
-    def apply(self, state: Any, vs: list[torch.Tensor], *, keep: bool) -> list[torch.Tensor]:
+    def _batched(self, state: Any, vs: list[torch.Tensor]) -> list[torch.Tensor]:
         theta, f, vjp_fn, h = state
-        b = vs[0].shape[0]
-        if self.vectorize and b > 1:
-            jv = vmap(lambda v: jvp(f, (theta,), (v,))[1])(vs)
-            return vmap(vjp_fn)(h(jv))[0]
+        jv = vmap(lambda v: jvp(f, (theta,), (v,))[1])(vs)
+        return vmap(vjp_fn)(h(jv))[0]
+
+    def _loop(self, state: Any, vs: list[torch.Tensor], keep: bool) -> list[torch.Tensor]:
+        theta, f, vjp_fn, h = state
         columns = []
-        for j in range(b):
+        for j in range(vs[0].shape[0]):
             _, jv = jvp(f, (theta,), ([v[j] for v in vs],))
             columns.append(vjp_fn(h(jv[None])[0])[0])
         return stack_columns(columns)

@@ -22,20 +22,19 @@ import torch
 from torch.func import jvp, vjp, vmap
 
 from ._functional import FunctionalModel, ensure_forward_ad, grad, leaves
-from ._kernel import check_loss, stack_columns
+from ._kernel import Kernel, check_loss, stack_columns
 from ._losses import LossFn
 
 
-class SampleRevRev:
+class SampleRevRev(Kernel):
     """State = (θ, per-sample losses ℓ, dummy cotangent u, Jᵀu with its graph)."""
 
     kind = "gradient_covariance"
-    cacheable = True
 
     def __init__(self, fmodel: FunctionalModel, per_sample: LossFn, *, vectorize: bool) -> None:
+        super().__init__(vectorize=vectorize)
         self.fmodel = fmodel
         self.per_sample = per_sample
-        self.vectorize = vectorize
 
     def build(self, params: list[torch.Tensor], inputs: Any, targets: Any, index: int) -> Any:
         theta = leaves(params)
@@ -45,12 +44,14 @@ class SampleRevRev:
         jt_u = grad([losses], theta, [u], retain_graph=True, create_graph=True)
         return theta, losses, u, jt_u
 
-    def apply(self, state: Any, vs: list[torch.Tensor], *, keep: bool) -> list[torch.Tensor]:
+    def _batched(self, state: Any, vs: list[torch.Tensor]) -> list[torch.Tensor]:
+        theta, losses, u, jt_u = state
+        jv = grad(jt_u, [u], vs, retain_graph=True, batched=True)[0]
+        return grad([losses], theta, [jv / losses.shape[0]], retain_graph=True, batched=True)
+
+    def _loop(self, state: Any, vs: list[torch.Tensor], keep: bool) -> list[torch.Tensor]:
         theta, losses, u, jt_u = state
         b, n_b = vs[0].shape[0], losses.shape[0]
-        if self.vectorize and b > 1:
-            jv = grad(jt_u, [u], vs, retain_graph=True, batched=True)[0]
-            return grad([losses], theta, [jv / n_b], retain_graph=keep, batched=True)
         columns = []
         for j in range(b):
             jv = grad(jt_u, [u], [v[j] for v in vs], retain_graph=True)[0]
@@ -58,16 +59,16 @@ class SampleRevRev:
         return stack_columns(columns)
 
 
-class SampleFwdRev:
+class SampleFwdRev(Kernel):
     """State = (θ, per-sample losses as a function, their vjp closure)."""
 
     kind = "gradient_covariance"
     cacheable = False
 
     def __init__(self, fmodel: FunctionalModel, per_sample: LossFn, *, vectorize: bool) -> None:
+        super().__init__(vectorize=vectorize)
         self.fmodel = fmodel
         self.per_sample = per_sample
-        self.vectorize = vectorize
         ensure_forward_ad()
 
     def build(self, params: list[torch.Tensor], inputs: Any, targets: Any, index: int) -> Any:
@@ -80,26 +81,28 @@ class SampleFwdRev:
         check_loss(losses.mean(), index)
         return theta, f, vjp_fn, losses.shape[0]
 
-    def apply(self, state: Any, vs: list[torch.Tensor], *, keep: bool) -> list[torch.Tensor]:
+    def _batched(self, state: Any, vs: list[torch.Tensor]) -> list[torch.Tensor]:
         theta, f, vjp_fn, n_b = state
-        b = vs[0].shape[0]
-        if self.vectorize and b > 1:
-            jv = vmap(lambda v: jvp(f, (theta,), (v,))[1])(vs)
-            return vmap(vjp_fn)(jv / n_b)[0]
+        jv = vmap(lambda v: jvp(f, (theta,), (v,))[1])(vs)
+        return vmap(vjp_fn)(jv / n_b)[0]
+
+    def _loop(self, state: Any, vs: list[torch.Tensor], keep: bool) -> list[torch.Tensor]:
+        theta, f, vjp_fn, n_b = state
         columns = []
-        for j in range(b):
+        for j in range(vs[0].shape[0]):
             _, jv = jvp(f, (theta,), ([v[j] for v in vs],))
             columns.append(vjp_fn(jv / n_b)[0])
         return stack_columns(columns)
 
 
-class BatchGradient:
+class BatchGradient(Kernel):
     """Per-batch gradients; state = the batch gradient ``g_b`` (no graph)."""
 
     kind = "gradient_covariance"
-    cacheable = True  # the cache holds g_b: num_batches × n numbers, no graph
+    keeps_graph = False  # the cache holds g_b: num_batches × n numbers
 
     def __init__(self, fmodel: FunctionalModel) -> None:
+        super().__init__(vectorize=False)
         self.fmodel = fmodel
 
     def build(self, params: list[torch.Tensor], inputs: Any, targets: Any, index: int) -> Any:
@@ -108,7 +111,7 @@ class BatchGradient:
         check_loss(loss, index)
         return grad([loss], theta, [torch.ones_like(loss)], retain_graph=False)
 
-    def apply(self, state: Any, vs: list[torch.Tensor], *, keep: bool) -> list[torch.Tensor]:
+    def _loop(self, state: Any, vs: list[torch.Tensor], keep: bool) -> list[torch.Tensor]:
         g = state
-        coef = sum((v * gi).reshape(v.shape[0], -1).sum(dim=1) for v, gi in zip(vs, g))  # (b,) = g_bᵀ v
+        coef = sum((v * gi).reshape(v.shape[0], -1).sum(dim=1) for v, gi in zip(vs, g, strict=True))  # (b,) = g_bᵀ v
         return [coef.reshape(-1, *([1] * gi.ndim)) * gi for gi in g]

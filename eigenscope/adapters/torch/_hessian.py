@@ -21,18 +21,17 @@ from torch.func import grad as func_grad
 from torch.func import jvp, vmap
 
 from ._functional import FunctionalModel, ensure_forward_ad, grad, leaves
-from ._kernel import check_loss, stack_columns
+from ._kernel import Kernel, check_loss, stack_columns
 
 
-class HessianRevRev:
+class HessianRevRev(Kernel):
     """Double backward; state = (leaves θ, gradient g with its graph)."""
 
     kind = "hessian"
-    cacheable = True
 
     def __init__(self, fmodel: FunctionalModel, *, vectorize: bool) -> None:
+        super().__init__(vectorize=vectorize)
         self.fmodel = fmodel
-        self.vectorize = vectorize
 
     def build(self, params: list[torch.Tensor], inputs: Any, targets: Any, index: int) -> Any:
         theta = leaves(params)
@@ -41,25 +40,25 @@ class HessianRevRev:
         g = grad([loss], theta, [torch.ones_like(loss)], retain_graph=True, create_graph=True)
         return theta, g
 
-    def apply(self, state: Any, vs: list[torch.Tensor], *, keep: bool) -> list[torch.Tensor]:
+    def _batched(self, state: Any, vs: list[torch.Tensor]) -> list[torch.Tensor]:
+        theta, g = state
+        return grad(g, theta, vs, retain_graph=True, batched=True)
+
+    def _loop(self, state: Any, vs: list[torch.Tensor], keep: bool) -> list[torch.Tensor]:
         theta, g = state
         b = vs[0].shape[0]
-        if self.vectorize and b > 1:
-            return grad(g, theta, vs, retain_graph=keep, batched=True)
-        return stack_columns(
-            [grad(g, theta, [v[j] for v in vs], retain_graph=keep or j < b - 1) for j in range(b)]
-        )
+        return stack_columns([grad(g, theta, [v[j] for v in vs], retain_graph=keep or j < b - 1) for j in range(b)])
 
 
-class HessianFwdRev:
+class HessianFwdRev(Kernel):
     """Forward over reverse with ``torch.func``; state = (θ, ∇L as a function)."""
 
     kind = "hessian"
     cacheable = False
 
     def __init__(self, fmodel: FunctionalModel, *, vectorize: bool) -> None:
+        super().__init__(vectorize=vectorize)
         self.fmodel = fmodel
-        self.vectorize = vectorize
         ensure_forward_ad()
 
     def build(self, params: list[torch.Tensor], inputs: Any, targets: Any, index: int) -> Any:
@@ -69,22 +68,22 @@ class HessianFwdRev:
 
         return [p.detach() for p in params], func_grad(loss, has_aux=True), index
 
-    def apply(self, state: Any, vs: list[torch.Tensor], *, keep: bool) -> list[torch.Tensor]:
-        theta, grad_fn, index = state
+    @staticmethod
+    def _hvp(state: Any, v: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        theta, grad_fn, _ = state
+        _, hv, loss = jvp(grad_fn, (theta,), (v,), has_aux=True)
+        return hv, loss
 
-        def hvp(v: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
-            _, hv, loss = jvp(grad_fn, (theta,), (v,), has_aux=True)
-            return hv, loss
+    def _batched(self, state: Any, vs: list[torch.Tensor]) -> list[torch.Tensor]:
+        hv, loss = vmap(lambda v: self._hvp(state, v))(vs)
+        check_loss(loss, state[2])
+        return hv
 
-        b = vs[0].shape[0]
-        if self.vectorize and b > 1:
-            hv, loss = vmap(hvp)(vs)
-            check_loss(loss, index)
-            return hv
+    def _loop(self, state: Any, vs: list[torch.Tensor], keep: bool) -> list[torch.Tensor]:
         columns = []
-        for j in range(b):
-            hv, loss = hvp([v[j] for v in vs])
+        for j in range(vs[0].shape[0]):
+            hv, loss = self._hvp(state, [v[j] for v in vs])
             if j == 0:
-                check_loss(loss, index)
+                check_loss(loss, state[2])
             columns.append(hv)
         return stack_columns(columns)

@@ -71,7 +71,6 @@ class CurvatureOperator(LinearOperator):
         params: list[torch.Tensor],
         batches: Batches,
         mode: str,
-        vectorize: bool,
         cache_graphs: bool | str,
         max_cache_bytes: int | None,
         blocks: dict[str, tuple[str, ...]] | None,
@@ -83,7 +82,6 @@ class CurvatureOperator(LinearOperator):
         super().__init__(shape=(n, n), dtype=spec.dtype, device=spec.device, xp=_XP, symmetric=True)
         self.kind = kernel.kind
         self.mode = mode
-        self.vectorize = vectorize
         self.reduction = reduction
         self.centered = centered
         self.spec = spec
@@ -113,6 +111,12 @@ class CurvatureOperator(LinearOperator):
             self._start_cache(cache_graphs)
 
     # ---- description -----------------------------------------------------------
+    @property
+    def vectorize(self) -> bool:
+        """Whether the vectors of a block go through one ``vmap``-ed pass (``False`` after a
+        ``vmap`` failed on this model and the products fell back to a loop)."""
+        return bool(self._kernel.vectorize)
+
     @property
     def param_names(self) -> tuple[str, ...]:
         """Names of the selected parameters, in flat-vector order."""
@@ -176,7 +180,7 @@ class CurvatureOperator(LinearOperator):
         """A flat ``(n,)`` vector (an eigenvector, say) as ``{name: tensor of the parameter's shape}``
         (views of ``v``)."""
         self._check_operand(v, 1, self.num_params, "unflatten")
-        return dict(zip(self.spec.names, self.spec.split(v)))
+        return dict(zip(self.spec.names, self.spec.split(v), strict=True))
 
     # ---- first-order quantities ---------------------------------------------------
     def gradient(self) -> torch.Tensor:
@@ -232,7 +236,11 @@ class CurvatureOperator(LinearOperator):
         index, inputs, targets, size = next(iter(self._batches))
         exclude = [*self._watched, *_leaf_tensors(inputs), *_leaf_tensors(targets)]
         with torch.enable_grad():
-            state, nbytes = measure_build(lambda: self._kernel.build(self._params, inputs, targets, index), exclude)
+            state, nbytes = measure_build(
+                lambda: self._kernel.build(self._params, inputs, targets, index),
+                exclude,
+                keeps_graph=self._kernel.keeps_graph,
+            )
         self.num_forward_passes += 1
         # Graph memory grows with the samples, the gradient-sized tensors with the batches.
         self.cache_bytes = int(nbytes * max(self.num_batches, self.num_samples / size))
@@ -259,10 +267,7 @@ class CurvatureOperator(LinearOperator):
             return x.new_zeros((self.num_params, 0))
         x = x.detach()
         with torch.enable_grad():
-            if self._block_index is None:
-                y = self._sum_over_batches(x)
-            else:
-                y = self._block_product(x)
+            y = self._sum_over_batches(x) if self._block_index is None else self._block_product(x)
         if self.centered:
             # M − ḡḡᵀ (restricted to the diagonal blocks when there are blocks).
             gbar = self.gradient()

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import nn
 
-ParamsArg = Union[
-    None,
-    str,
-    nn.Module,
-    torch.Tensor,
-    Callable[[str, torch.Tensor], bool],
-    Iterable[Union[str, nn.Module, torch.Tensor]],
-]
+ParamsArg = (
+    None
+    | str
+    | nn.Module
+    | torch.Tensor
+    | Callable[[str, torch.Tensor], bool]
+    | Iterable[str | nn.Module | torch.Tensor]
+)
 """What ``params=`` accepts: ``None`` (every parameter with ``requires_grad``), a
 parameter or module name, a module, a parameter tensor, a predicate
 ``(name, parameter) -> bool``, or a list mixing names, modules and tensors."""
@@ -44,15 +44,13 @@ class ParamSpec:
     @property
     def slices(self) -> dict[str, slice]:
         """``name -> slice`` of the flat vector."""
-        return {name: slice(a, b) for name, a, b in zip(self.names, self.offsets[:-1], self.offsets[1:])}
+        return {name: slice(a, b) for name, a, b in zip(self.names, self.offsets[:-1], self.offsets[1:], strict=True)}
 
     def split_block(self, x: torch.Tensor) -> list[torch.Tensor]:
         """``(n, b)`` -> one ``(b, *shape)`` tensor per parameter."""
         b = x.shape[1]
-        return [
-            x[a:e].T.reshape(b, *shape)
-            for a, e, shape in zip(self.offsets[:-1], self.offsets[1:], self.shapes)
-        ]
+        bounds = zip(self.offsets[:-1], self.offsets[1:], self.shapes, strict=True)
+        return [x[a:e].T.reshape(b, *shape) for a, e, shape in bounds]
 
     def join_block(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
         """One ``(b, *shape)`` tensor per parameter -> ``(n, b)`` (contiguous)."""
@@ -64,7 +62,8 @@ class ParamSpec:
 
     def split(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The flat ``(n,)`` vector -> one tensor (a view) per parameter."""
-        return [x[a:e].view(shape) for a, e, shape in zip(self.offsets[:-1], self.offsets[1:], self.shapes)]
+        bounds = zip(self.offsets[:-1], self.offsets[1:], self.shapes, strict=True)
+        return [x[a:e].view(shape) for a, e, shape in bounds]
 
 
 def _owner(name: str) -> str:
@@ -127,6 +126,10 @@ def _resolve_item(
     if isinstance(item, str):
         if any(name == item for name, _ in named):
             return {item}
+        root = next(iter(modules.values()))
+        aliases = dict(root.named_parameters(remove_duplicate=False))
+        if item in aliases:  # a tied weight under its second name: the canonical name counts once
+            return {by_id[id(aliases[item])]}
         if item in modules:
             prefix = f"{item}." if item else ""
             found = {name for name, _ in named if name.startswith(prefix)}

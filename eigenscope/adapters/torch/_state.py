@@ -50,9 +50,7 @@ def check_stochastic(model: nn.Module, allow_stochastic: bool) -> None:
 
 
 def _updates_running_stats(m: nn.Module) -> bool:
-    return (
-        isinstance(m, nn.modules.batchnorm._NormBase) and m.training and m.track_running_stats
-    )
+    return isinstance(m, nn.modules.batchnorm._NormBase) and m.training and m.track_running_stats
 
 
 def call_buffers(model: nn.Module) -> Callable[[], dict[str, torch.Tensor | None]]:

@@ -1,0 +1,24 @@
+"""JAX adapters: curvature matrices of a model + loss + data as eigenscope operators.
+
+>>> import eigenscope as es
+>>> from eigenscope.adapters import jax as ejx
+>>> H = ejx.hessian(loss_fn, params, batches)   # doctest: +SKIP
+>>> es.eigsh(H, k=5)                              # doctest: +SKIP
+
+``loss_fn(params, inputs, targets)`` returns the mean loss of a batch, ``params`` is any
+pytree of float32 or float64 arrays and ``batches`` a list of ``(inputs, targets)`` pairs.
+Every operator is an :class:`eigenscope.LinearOperator` over ``ravel_pytree(params)`` (JAX
+arrays of the parameters' dtype and device, ``symmetric=True``); the per-batch product is
+compiled once by ``jax.jit`` and the full-data product is the mean over samples.
+"""
+
+from ._api import empirical_fisher, ggn, gradient_covariance, hessian
+from ._operator import CurvatureOperator
+
+__all__ = [
+    "CurvatureOperator",
+    "empirical_fisher",
+    "ggn",
+    "gradient_covariance",
+    "hessian",
+]

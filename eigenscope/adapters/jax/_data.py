@@ -1,0 +1,139 @@
+"""Batches of ``(inputs, targets)``: validation, one-time transfer to the device, sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _leaf_to_device(leaf: Any, where: str, device: Any, dtype: Any) -> jax.Array:
+    """One leaf as a JAX array on ``device``; floating-point leaves take the parameters'
+    dtype (so a float64 NumPy batch does not promote a float32 model), integer ones (ids,
+    class labels) keep theirs."""
+    if not isinstance(leaf, jax.Array):
+        kind = type(leaf).__name__
+        try:
+            leaf = np.asarray(leaf)
+        except Exception as exc:
+            raise TypeError(f"{where} is a {kind}, not an array") from exc
+        if leaf.dtype.kind not in "biufc":
+            raise TypeError(f"{where} is a {kind} (dtype {leaf.dtype}), not a numeric array")
+    if jnp.issubdtype(leaf.dtype, jnp.floating) and leaf.dtype != dtype:
+        leaf = jnp.asarray(leaf, dtype=dtype)
+    return jax.device_put(leaf, device)
+
+
+def _to_device(tree: Any, where: str, device: Any, dtype: Any) -> Any:
+    def convert(path: Any, leaf: Any) -> jax.Array:
+        return _leaf_to_device(leaf, where + jax.tree_util.keystr(path), device, dtype)
+
+    return jax.tree_util.tree_map_with_path(convert, tree)
+
+
+def _check_pair(batch: Any, index: int) -> tuple[Any, Any]:
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        what = f"a {type(batch).__name__}" + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
+        raise TypeError(
+            f"batch {index} is {what}; every batch must be an (inputs, targets) pair. "
+            "To pass a single batch, wrap it in a list: data=[(inputs, targets)]"
+        )
+    return batch[0], batch[1]
+
+
+def _batch_size(targets: Any, index: int) -> int:
+    """Number of samples of a batch: the leading dimension of (the first leaf of) its targets."""
+    leaves = jax.tree_util.tree_leaves(targets)
+    if not leaves or leaves[0].ndim == 0:
+        raise ValueError(
+            f"batch {index}: targets must be an array (or a pytree of arrays) with a leading batch "
+            f"dimension, got {type(targets).__name__}" + (" of shape ()" if leaves else " with no array")
+        )
+    n = int(leaves[0].shape[0])
+    if n == 0:
+        raise ValueError(f"batch {index} is empty (0 samples)")
+    return n
+
+
+def _signature(inputs: Any, targets: Any) -> Any:
+    """What decides a compilation: the tree structure, shapes and dtypes of a batch."""
+    leaves, tree = jax.tree_util.tree_flatten((inputs, targets))
+    return tree, tuple((tuple(a.shape), str(a.dtype)) for a in leaves)
+
+
+class Batches:
+    """The data of an operator, placed on the parameters' device once.
+
+    Parameters
+    ----------
+    data
+        A list or tuple of ``(inputs, targets)`` batches, or any re-iterable object whose
+        iterator yields them; ``inputs`` and ``targets`` are arrays (JAX or NumPy) or pytrees
+        of arrays. One-shot iterators (generators, ``iter(...)``) are refused: the batches
+        are read once, here, and every product reuses them.
+    device
+        The parameters' device.
+    dtype
+        The parameters' dtype; floating-point data leaves are cast to it.
+    """
+
+    def __init__(self, data: Iterable[Any], *, device: Any, dtype: Any) -> None:
+        if isinstance(data, (jax.Array, np.ndarray)) or not isinstance(data, Iterable):
+            raise TypeError(
+                f"data must be an iterable of (inputs, targets) batches (a list), got {type(data).__name__}"
+            )
+        if isinstance(data, Iterator):
+            raise TypeError(
+                f"data is a one-shot iterator ({type(data).__name__}); every product makes a full pass over "
+                "the data, so pass a list of batches instead (e.g. data=list(batches))"
+            )
+        stored: list[tuple[Any, Any]] = []
+        sizes: list[int] = []
+        for index, batch in enumerate(data):
+            inputs, targets = _check_pair(batch, index)
+            inputs = _to_device(inputs, f"batch {index} inputs", device, dtype)
+            targets = _to_device(targets, f"batch {index} targets", device, dtype)
+            sizes.append(_batch_size(targets, index))
+            stored.append((inputs, targets))
+        if not stored:
+            raise ValueError("data is empty: it yielded no batch")
+        self.device = device
+        self.dtype = dtype
+        self.batches: tuple[tuple[Any, Any], ...] = tuple(stored)
+        self.batch_sizes: tuple[int, ...] = tuple(sizes)
+        self.num_shapes = len({_signature(x, y) for x, y in stored})
+
+    @property
+    def num_samples(self) -> int:
+        """``N``: samples over all batches."""
+        return sum(self.batch_sizes)
+
+    @property
+    def num_batches(self) -> int:
+        """Number of batches."""
+        return len(self.batch_sizes)
+
+    def first(self) -> tuple[Any, Any]:
+        """Batch 0, on the device."""
+        return self.batches[0]
+
+    def __iter__(self) -> Iterator[tuple[int, Any, Any, int]]:
+        """Yield ``(index, inputs, targets, size)``."""
+        for index, ((inputs, targets), size) in enumerate(zip(self.batches, self.batch_sizes, strict=True)):
+            yield index, inputs, targets, size
+
+    def check_per_sample(self) -> None:
+        """Every leaf of every batch must have the batch size as its leading dimension (the
+        per-sample losses ``vmap`` over it)."""
+        for index, ((inputs, targets), size) in enumerate(zip(self.batches, self.batch_sizes, strict=True)):
+            for name, tree in (("inputs", inputs), ("targets", targets)):
+                for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+                    if leaf.ndim == 0 or leaf.shape[0] != size:
+                        raise ValueError(
+                            f"batch {index} {name}{jax.tree_util.keystr(path)} has shape {tuple(leaf.shape)}, but "
+                            f"per-sample losses map over a leading dimension of {size} (the batch size) in every "
+                            "leaf; pass per_sample_loss=(params, inputs, targets) -> (batch_size,) instead"
+                        )

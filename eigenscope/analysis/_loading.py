@@ -1,0 +1,175 @@
+"""Loading the user's model, data and loss from ``module:name`` specifications.
+
+Every problem is raised as a :class:`JobError` whose message fits on one line: the
+command prints it without a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+
+class JobError(Exception):
+    """A problem with the user's input or environment, reported as one line without a traceback."""
+
+
+@contextlib.contextmanager
+def _cwd_on_path() -> Iterator[None]:
+    # ``python -m`` puts the working directory on sys.path, a console script does not:
+    # add it so that ``--model mymodule:factory`` finds a module next to the user.
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        yield
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
+def _import_module(name: str, flag: str) -> Any:
+    if name.endswith(".py"):
+        if not os.path.isfile(name):
+            raise JobError(f"{flag}: file {name!r} does not exist")
+        unique = f"_eigenscope_user_{abs(hash(os.path.abspath(name)))}"
+        spec = importlib.util.spec_from_file_location(unique, name)
+        if spec is None or spec.loader is None:
+            raise JobError(f"{flag}: cannot load {name!r} as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[unique] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[unique]
+            raise JobError(f"{flag}: importing {name!r} failed: {describe(exc)}") from exc
+        return module
+    with _cwd_on_path():
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            raise JobError(f"{flag}: cannot import module {name!r}: {exc}") from exc
+        except Exception as exc:
+            raise JobError(f"{flag}: importing module {name!r} failed: {describe(exc)}") from exc
+
+
+def resolve_object(spec: str, flag: str) -> Any:
+    """``"package.module:attr.path"`` (or ``"file.py:attr"``) -> the object it names."""
+    if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
+        raise JobError(f"{flag} must look like module:name (e.g. mypackage.models:make_model), got {spec!r}")
+    module_name, attr = spec.split(":")
+    obj = _import_module(module_name, flag)
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise JobError(f"{flag}: module {module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+def describe(exc: BaseException) -> str:
+    """``"TypeName: message"`` on one line, at most about 300 characters."""
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _call_factory(spec: str, flag: str) -> Any:
+    factory = resolve_object(spec, flag)
+    if not callable(factory):
+        raise JobError(f"{flag}: {spec} is a {type(factory).__name__}, not a callable factory")
+    try:
+        return factory()
+    except JobError:
+        raise
+    except Exception as exc:
+        raise JobError(f"{flag}: calling {spec}() failed: {describe(exc)}") from exc
+
+
+def load_model(spec: str, checkpoint: str | None = None) -> Any:
+    """The ``torch.nn.Module`` returned by the factory ``spec``, with ``checkpoint`` loaded (strictly)."""
+    from torch import nn
+
+    from ._matrices import load_checkpoint
+
+    model = _call_factory(spec, "--model")
+    if not isinstance(model, nn.Module):
+        raise JobError(f"--model: {spec}() returned a {type(model).__name__}, not a torch.nn.Module")
+    if checkpoint is not None:
+        try:
+            load_checkpoint(model, checkpoint)
+        except (OSError, ValueError) as exc:
+            raise JobError(f"--checkpoint: {one_line(exc)}") from exc
+    return model
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line."""
+    return " ".join(str(exc).split())
+
+
+def load_data(spec: str, flag: str) -> list[Any]:
+    """The batches from a data factory, materialized once (a generator is fine here)."""
+    data = _call_factory(spec, flag)
+    try:
+        batches = list(data)
+    except TypeError:
+        raise JobError(f"{flag}: {spec}() returned a {type(data).__name__}, not an iterable of batches") from None
+    except Exception as exc:
+        raise JobError(f"{flag}: iterating over {spec}() failed: {describe(exc)}") from exc
+    if not batches:
+        raise JobError(f"{flag}: {spec}() yielded no batches")
+    for i, batch in enumerate(batches):
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise JobError(f"{flag}: batch {i} of {spec}() is not an (inputs, targets) pair")
+    return batches
+
+
+def resolve_loss(spec: str) -> Any:
+    """``cross_entropy``/``mse``/``bce`` or ``module:function``."""
+    if ":" in spec:
+        fn = resolve_object(spec, "--loss")
+        if not callable(fn):
+            raise JobError(f"--loss: {spec} is not callable")
+        return fn
+    names = {"cross_entropy", "ce", "mse", "bce"}
+    if spec not in names:
+        raise JobError(f"--loss must be cross_entropy, mse, bce or module:function, got {spec!r}")
+    return {"ce": "cross_entropy"}.get(spec, spec)
+
+
+def num_classes(model: Any, batches: list[Any]) -> int | None:
+    """The number of classes: dim 1 of the outputs on the first batch, when its targets are integer labels."""
+    import torch
+
+    from ..adapters.torch._functional import call_model
+
+    inputs, targets = batches[0]
+    if not isinstance(targets, torch.Tensor) or targets.is_floating_point():
+        return None
+    with torch.no_grad():
+        state = {**dict(model.named_parameters()), **{k: b.clone() for k, b in model.named_buffers()}}
+        outputs = call_model(model, state, to_device(inputs, next(model.parameters()).device))
+    if isinstance(outputs, torch.Tensor) and outputs.ndim >= 2:
+        return int(outputs.shape[1])
+    return None
+
+
+def to_device(obj: Any, device: Any) -> Any:
+    """Move every tensor of a (nested) tuple/list/dict to ``device``."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(to_device(v, device) for v in obj)
+    return obj

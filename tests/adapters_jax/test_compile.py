@@ -1,0 +1,60 @@
+"""The per-batch product is traced (compiled) once per batch shape and block width, never per
+call, and shared by operators built from the same functions."""
+
+from __future__ import annotations
+
+from tests.conftest import load_backend
+
+jnp = load_backend("jax")
+
+from eigenscope.adapters import jax as ejx  # noqa: E402
+
+from ._models import FAST, mlp, random_block  # noqa: E402
+
+
+def test_traced_once_per_batch_shape():
+    params, model_fn, output_loss, batches = mlp(n=10, batch=4)  # shapes 4, 4, 2: two signatures
+    calls = {"loss": 0}
+
+    def loss_fn(p, x, y):
+        calls["loss"] += 1  # runs only while JAX traces loss_fn
+        return output_loss(model_fn(p, x), y)
+
+    h = ejx.hessian(loss_fn, params, batches, compiler_options=FAST)
+    assert h.num_batch_shapes == 2 and h.num_traces == 0
+    v = random_block(h.shape[0], 3)
+    h @ v
+    assert h.num_traces == 2  # one per batch shape: the uneven last batch adds one
+    after_first = calls["loss"]
+    for _ in range(3):
+        h @ (2.0 * v)
+    assert h.num_traces == 2 and calls["loss"] == after_first  # no retrace on later calls
+    h @ v[:, 0]  # a new block width (1) is a new signature: one trace per batch shape
+    h @ v[:, 1]
+    assert h.num_traces == 4
+    traced = calls["loss"]
+
+    # A new operator at new parameters of the same model reuses the compiled code.
+    shifted = [(w + 0.1, b) for w, b in params]
+    h2 = ejx.hessian(loss_fn, shifted, batches, compiler_options=FAST)
+    y = h2 @ v
+    assert h2.num_traces == 0 and calls["loss"] == traced + 1  # + 1: the shape check of batch 0 (eval_shape)
+    assert float(jnp.max(jnp.abs(y - h @ v))) > 0  # and it is evaluated at the new parameters
+
+
+def test_gradient_compiled_once():
+    params, model_fn, output_loss, batches = mlp()
+    calls = {"loss": 0}
+
+    def loss_fn(p, x, y):
+        calls["loss"] += 1
+        return output_loss(model_fn(p, x), y)
+
+    m = ejx.gradient_covariance(loss_fn, params, batches, per="batch", centered=True, compiler_options=FAST)
+    v = random_block(m.shape[0], 1)[:, 0]
+    m @ v
+    first = calls["loss"]
+    m @ v
+    m.clear_cache()
+    m @ v  # recomputes ḡ with the compiled gradient: no new trace
+    assert calls["loss"] == first
