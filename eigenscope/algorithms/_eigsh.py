@@ -31,7 +31,7 @@ class EigshResult(NamedTuple):
         ``‖A xᵢ − λᵢ xᵢ‖`` of each pair (from the Krylov relation, which full
         re-orthogonalization keeps exact to working precision).
     converged : numpy.ndarray of bool, shape (k,)
-        ``residual_norms ≤ tol · max(|λᵢ|, ε^{2/3} ‖A‖)``.
+        ``residual_norms ≤ tol · max(|λᵢ|, ε^{1/3} ‖A‖)``.
     num_matvecs : int
         Operator products spent (a block of b vectors counts b).
     method : str
@@ -76,8 +76,9 @@ def _output_order(values: np.ndarray, which: str) -> np.ndarray:
 
 
 def _threshold(theta: np.ndarray, tol: float, eps: float, anorm: float) -> np.ndarray:
-    # Relative test ‖r‖ ≤ tol |θ|, floored (as ARPACK) so that θ ≈ 0 can converge.
-    return tol * np.maximum(np.abs(theta), eps ** (2 / 3) * anorm)
+    # Relative test ‖r‖ ≤ tol |θ|, floored at tol·ε^{1/3}‖A‖ so that θ ≈ 0 (a null space)
+    # can converge: the floor stays above the ~ε‖A‖ a residual can reach in either dtype.
+    return tol * np.maximum(np.abs(theta), eps ** (1 / 3) * anorm)
 
 
 def _orthonormalize_against(xp: Any, w: Array, basis: Array | None, tol: float) -> tuple[Array, np.ndarray, np.ndarray]:
@@ -279,7 +280,7 @@ def _power(
                 raise FloatingPointError(f"eigsh (power): the operator product returned NaN or Inf (product {count})")
             theta, res = float(stats[0]), float(stats[1])
             lam = sign * (theta - shift)
-            if res <= tol * max(abs(lam), eps ** (2 / 3) * abs(theta)):
+            if res <= tol * max(abs(lam), eps ** (1 / 3) * abs(theta)):
                 ok = True
                 break
             v = w
@@ -325,7 +326,7 @@ def eigsh(
     Finds ``A xᵢ = λᵢ xᵢ`` for the ``k`` largest (``which="LA"``), smallest
     (``"SA"``), largest-magnitude (``"LM"``) eigenvalues, or both ends
     (``"BE"``: ``⌈k/2⌉`` from the top, ``⌊k/2⌋`` from the bottom). A pair is
-    converged when ``‖A x − λ x‖ ≤ tol · max(|λ|, ε^{2/3}‖A‖)``; all k must be.
+    converged when ``‖A x − λ x‖ ≤ tol · max(|λ|, ε^{1/3}‖A‖)``; all k must be.
 
     Methods
     -------

@@ -63,3 +63,15 @@ def test_eigsh_on_ggn_and_covariance(tiny):
         eigs = torch.linalg.eigvalsh((dense + dense.T) / 2).numpy()
         r = es.eigsh(op, k=2, which="LA", seed=0, tol=1e-10)
         np.testing.assert_allclose(r.eigenvalues, eigs[::-1][:2], rtol=1e-8)
+
+
+def test_trace_of_hessian(transformer):
+    w, eigs, _ = transformer
+    h = est.hessian(w.model, w.loss_fn, w.batches)
+    exact = float(eigs.sum())
+    # Hutch++ is exact once its sketch holds the whole range: n = 259 here, so use most of it.
+    t = es.trace(h, 240, method="hutch++", seed=0)
+    assert t.num_matvecs == h.num_matvecs == 240
+    assert abs(t.estimate - exact) <= 4 * t.std_error + 1e-6 * abs(eigs).sum()
+    rough = es.trace(est.hessian(w.model, w.loss_fn, w.batches), 30, method="hutchinson", seed=1)
+    assert abs(rough.estimate - exact) <= 5 * rough.std_error

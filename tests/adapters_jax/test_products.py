@@ -141,7 +141,7 @@ def test_matmat_equals_columnwise_matvec_and_conformance(models, kind):
 
 
 def test_unrolled_equals_vmapped(models):
-    m = models["cnn"]
+    m = models["mlp"]
     v = random_block(hessian(m).shape[0], B, seed=4)
     for build in (hessian, ggn, covariance):
         vmapped, unrolled = build(m), build(m, vectorize=False)
