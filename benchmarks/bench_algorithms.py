@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
             run_task(
                 "eigsh LA k=5 (power, PyHessian's)",
                 timed,
-                lambda: es.eigsh(timed, 5, method="power", seed=0, max_matvecs=2000),
+                lambda: es.eigsh(timed, 5, method="power", seed=0, max_matvecs=600),
                 top_error(5),
             )
         )
