@@ -22,6 +22,9 @@ FAST = {
     "xla_llvm_disable_expensive_passes": True,
     "xla_cpu_use_fusion_emitters": False,
 }
+# Operators in the tests: fast compiles, and vmap over the vectors (one copy of the per-vector
+# program to compile; test_unrolled_equals_vmapped covers the unrolled default of CPUs).
+KW = {"compiler_options": FAST, "vectorize": True}
 
 
 def mlp_model(params, x):

@@ -9,7 +9,7 @@ jnp = load_backend("jax")
 
 from eigenscope.adapters import jax as ejx  # noqa: E402
 
-from ._models import FAST, mlp, random_block  # noqa: E402
+from ._models import KW, mlp, random_block  # noqa: E402
 
 
 def test_traced_once_per_batch_shape():
@@ -20,7 +20,7 @@ def test_traced_once_per_batch_shape():
         calls["loss"] += 1  # runs only while JAX traces loss_fn
         return output_loss(model_fn(p, x), y)
 
-    h = ejx.hessian(loss_fn, params, batches, compiler_options=FAST)
+    h = ejx.hessian(loss_fn, params, batches, **KW)
     assert h.num_batch_shapes == 2 and h.num_traces == 0
     v = random_block(h.shape[0], 3)
     h @ v
@@ -36,7 +36,7 @@ def test_traced_once_per_batch_shape():
 
     # A new operator at new parameters of the same model reuses the compiled code.
     shifted = [(w + 0.1, b) for w, b in params]
-    h2 = ejx.hessian(loss_fn, shifted, batches, compiler_options=FAST)
+    h2 = ejx.hessian(loss_fn, shifted, batches, **KW)
     y = h2 @ v
     assert h2.num_traces == 0 and calls["loss"] == traced + 1  # + 1: the shape check of batch 0 (eval_shape)
     assert float(jnp.max(jnp.abs(y - h @ v))) > 0  # and it is evaluated at the new parameters
@@ -50,7 +50,7 @@ def test_gradient_compiled_once():
         calls["loss"] += 1
         return output_loss(model_fn(p, x), y)
 
-    m = ejx.gradient_covariance(loss_fn, params, batches, per="batch", centered=True, compiler_options=FAST)
+    m = ejx.gradient_covariance(loss_fn, params, batches, per="batch", centered=True, **KW)
     v = random_block(m.shape[0], 1)[:, 0]
     m @ v
     first = calls["loss"]

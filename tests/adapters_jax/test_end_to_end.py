@@ -18,14 +18,14 @@ import eigenscope as es  # noqa: E402
 from eigenscope.adapters import jax as ejx  # noqa: E402
 
 from . import _reference as ref  # noqa: E402
-from ._models import FAST, assert_close, mlp_model, random_block  # noqa: E402
+from ._models import KW, assert_close, mlp_model, random_block  # noqa: E402
 
 
 # Every test here uses n = 57 (the MLP 5-6-3): the algorithms' own JAX operations then
 # compile once for the module.
 def test_algorithms_on_the_hessian(models):
     m = models["mlp"]
-    h = ejx.hessian(m.loss_fn, m.params, m.batches, compiler_options=FAST)
+    h = ejx.hessian(m.loss_fn, m.params, m.batches, **KW)
     exact = np.linalg.eigvalsh(np.asarray(ref.dense_hessian(m.loss_fn, m.params, m.batches)))
 
     r = es.eigsh(h, k=3, seed=0)
@@ -43,7 +43,7 @@ def test_algorithms_on_the_hessian(models):
 
 def test_ggn_spectrum_is_nonnegative(models):
     m = models["mlp"]
-    g = ejx.ggn(m.model_fn, m.output_loss, m.params, m.batches, compiler_options=FAST)
+    g = ejx.ggn(m.model_fn, m.output_loss, m.params, m.batches, **KW)
     r = es.eigsh(g, k=2, which="SA", seed=0)
     assert r.eigenvalues.min() >= -1e-10 * es.eigsh(g, k=1, seed=0).eigenvalues[0]
 
@@ -117,7 +117,7 @@ def test_torch_and_jax_agree():
         logp = jax.nn.log_softmax(mlp_model(p, inputs))
         return -jnp.mean(jnp.take_along_axis(logp, targets[:, None], axis=1))
 
-    h_jax = ejx.hessian(loss_fn, params, jax_batches, compiler_options=FAST)
+    h_jax = ejx.hessian(loss_fn, params, jax_batches, **KW)
     h_torch = _torch_operator(torch, model, torch_batches)
     n = h_jax.shape[0]
     assert h_torch.shape == (n, n)

@@ -11,7 +11,7 @@ jnp = load_backend("jax")
 
 from eigenscope.adapters import jax as ejx  # noqa: E402
 
-from ._models import FAST, mlp  # noqa: E402
+from ._models import KW, mlp  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_per_sample_errors(setup):
         return output_loss(model_fn(p, x), y) * y.shape[0] / 4.0
 
     with pytest.raises(ValueError, match=r"not a mean over independent samples.*per_sample_loss"):
-        ejx.gradient_covariance(batch_normalised, params, batches, compiler_options=FAST)
+        ejx.gradient_covariance(batch_normalised, params, batches, **KW)
     with pytest.raises(ValueError, match=r"per-sample losses \(per_sample_loss\) have shape \(\), expected \(4,\)"):
         ejx.gradient_covariance(loss_fn, params, batches, per_sample_loss=loss_fn)
     shared = [({"x": x, "scale": np.ones(3)}, y) for x, y in batches]
@@ -101,7 +101,7 @@ def test_per_sample_errors(setup):
 
 def test_vector_checks(setup):
     params, _, _, loss_fn, batches = setup
-    h = ejx.hessian(loss_fn, params, batches, compiler_options=FAST)
+    h = ejx.hessian(loss_fn, params, batches, **KW)
     n = h.shape[0]
     with pytest.raises(ValueError, match=f"expected {n} rows"):
         h @ jnp.zeros(n + 1)
@@ -120,18 +120,18 @@ def test_nan_names_the_batch(setup):
     data = [batches[0], batches[1], (bad, batches[2][1])]
     v = jnp.ones(sum(w.size + b.size for w, b in params))
     for op in (
-        ejx.hessian(loss_fn, params, data, compiler_options=FAST),
-        ejx.ggn(model_fn, output_loss, params, data, compiler_options=FAST),
-        ejx.gradient_covariance(loss_fn, params, data, compiler_options=FAST),
-        ejx.gradient_covariance(loss_fn, params, data, per="batch", compiler_options=FAST),
+        ejx.hessian(loss_fn, params, data, **KW),
+        ejx.ggn(model_fn, output_loss, params, data, **KW),
+        ejx.gradient_covariance(loss_fn, params, data, **KW),
+        ejx.gradient_covariance(loss_fn, params, data, per="batch", **KW),
     ):
         with pytest.raises(FloatingPointError, match="loss of batch 2 is nan"):
             op @ v
     with pytest.raises(FloatingPointError, match="loss of batch 2 is nan"):
-        ejx.hessian(loss_fn, params, data, compiler_options=FAST).gradient()
+        ejx.hessian(loss_fn, params, data, **KW).gradient()
     # Per-sample operators evaluate batch 0 when they are built.
     with pytest.raises(FloatingPointError, match="loss of batch 0 is nan"):
-        ejx.gradient_covariance(loss_fn, params, data[::-1], compiler_options=FAST)
+        ejx.gradient_covariance(loss_fn, params, data[::-1], **KW)
 
 
 def test_product_overflow_names_the_batch(setup):
@@ -146,6 +146,6 @@ def test_product_overflow_names_the_batch(setup):
         t = jnp.where(on, p[0][0][0, 0] - w0, 1.0)
         return output_loss(model_fn(p, x), y) + jnp.where(on, jnp.sqrt(jnp.abs(t)), 0.0)
 
-    h = ejx.hessian(loss_fn, params, batches, compiler_options=FAST)
+    h = ejx.hessian(loss_fn, params, batches, **KW)
     with pytest.raises(FloatingPointError, match="hessian product returned NaN or Inf on batch 1"):
         h @ jnp.ones(h.shape[0])

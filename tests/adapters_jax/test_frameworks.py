@@ -20,7 +20,7 @@ from eigenscope.adapters import jax as ejx  # noqa: E402
 from eigenscope.adapters.jax._zoo import cross_entropy  # noqa: E402
 
 from . import _reference as ref  # noqa: E402
-from ._models import FAST, assert_close, random_block  # noqa: E402
+from ._models import KW, assert_close, random_block  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -38,11 +38,11 @@ def _check(model_fn, params, data):
     def loss_fn(p, x, y):
         return cross_entropy(model_fn(p, x), y)
 
-    h = ejx.hessian(loss_fn, params, data, compiler_options=FAST)
+    h = ejx.hessian(loss_fn, params, data, **KW)
     assert h.shape[0] == ravel_pytree(params)[0].shape[0] and h.dtype == jnp.float64
     v = random_block(h.shape[0], 3)
     assert_close(h @ v, ref.dense_hessian(loss_fn, params, data) @ v)
-    g = ejx.ggn(model_fn, cross_entropy, params, data, compiler_options=FAST)
+    g = ejx.ggn(model_fn, cross_entropy, params, data, **KW)
     assert_close(g @ v, ref.dense_ggn(model_fn, cross_entropy, params, data) @ v)
     assert jax.tree_util.tree_structure(h.unflatten(v[:, 0])) == jax.tree_util.tree_structure(params)
 
@@ -101,7 +101,7 @@ def _example(name):
 
 def test_flax_example():
     pytest.importorskip("flax.nnx", reason="flax is not installed (extra 'flax')")
-    out = _example("jax_flax.py")["main"](compiler_options=FAST)
+    out = _example("jax_flax.py")["main"](**KW)
     values = out["eigenvalues"]
     assert values.shape == (3,) and np.all(np.diff(values) <= 0) and values[0] > 0
     assert out["trace_ggn"].estimate > 0 and out["trace_fisher"].estimate > 0
@@ -110,6 +110,6 @@ def test_flax_example():
 
 def test_equinox_example():
     pytest.importorskip("equinox", reason="equinox is not installed (extra 'equinox')")
-    out = _example("jax_equinox.py")["main"](compiler_options=FAST)
+    out = _example("jax_equinox.py")["main"](**KW)
     assert out["ends"].shape == (4,) and out["top_ggn"] > 0
     assert 0.0 <= out["density"].negative_mass() <= 1.0

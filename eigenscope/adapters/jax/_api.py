@@ -32,9 +32,11 @@ _COMMON_DOC = """params
         ``"mean"`` (the matrix of the mean loss over the N samples) or ``"sum"`` (N times it).
     vectorize
         How the vectors of a block are multiplied, after one linearization per batch:
-        ``True`` (default): all at once, ``jax.vmap``; ``False``: the per-vector program
-        unrolled b times, which on CPU ran 10–25% faster for b = 8 on the benchmark
-        workloads but compiled about 3× slower.
+        ``True``: all at once, ``jax.vmap``; ``False``: the per-vector program unrolled b
+        times (blocks wider than 8 in chunks of 8); ``"auto"`` (default): ``False`` on CPU,
+        where an 8-vector product of the benchmark CNN ran 2× faster unrolled (XLA's CPU
+        convolutions gain nothing from a batched tangent) though it compiles several times
+        slower, ``True`` on GPU and TPU.
     compiler_options
         Passed to ``jax.jit`` for the per-batch functions, e.g.
         ``{"xla_backend_optimization_level": 0}``: on CPU it compiles several times faster,
@@ -73,9 +75,12 @@ def _check_scalar(out: Any, what: str) -> None:
         raise TypeError(f"{what} must return a floating-point loss, got dtype {out.dtype}")
 
 
-def _check_vectorize(vectorize: bool) -> bool:
+def _resolve_vectorize(vectorize: bool | str, theta: jax.Array) -> bool:
+    if vectorize == "auto":
+        # Measured on CPU (benchmarks/bench_jax_adapters.py): unrolled beats vmap there.
+        return all(d.platform != "cpu" for d in theta.devices())
     if not isinstance(vectorize, bool):
-        raise ValueError(f"vectorize must be True or False, got {vectorize!r}")
+        raise ValueError(f"vectorize must be True, False or 'auto', got {vectorize!r}")
     return vectorize
 
 
@@ -87,7 +92,7 @@ class _Setup:
         params: Any,
         data: Iterable[Any],
         reduction: str,
-        vectorize: bool,
+        vectorize: bool | str,
         compiler_options: Mapping[str, Any] | None,
     ) -> None:
         _check_reduction(reduction)
@@ -96,7 +101,7 @@ class _Setup:
         self.flat: FlatParams = flatten_params(params)
         self.batches = Batches(data, device=self.flat.device, dtype=self.flat.dtype)
         self.reduction = reduction
-        self.vectorize = _check_vectorize(vectorize)
+        self.vectorize = _resolve_vectorize(vectorize, self.flat.theta)
         self.compiler_options = compiler_options
 
     def first_shape(self, fn: Callable[..., Any]) -> Any:
@@ -122,7 +127,7 @@ def hessian(
     data: Iterable[Any],
     *,
     reduction: Literal["mean", "sum"] = "mean",
-    vectorize: bool = True,
+    vectorize: bool | Literal["auto"] = "auto",
     compiler_options: Mapping[str, Any] | None = None,
 ) -> CurvatureOperator:
     """The Hessian of the mean loss over all the data, ``H = Σ_b (n_b/N) ∇²L_b(θ)``.
@@ -154,7 +159,7 @@ def ggn(
     data: Iterable[Any],
     *,
     reduction: Literal["mean", "sum"] = "mean",
-    vectorize: bool = True,
+    vectorize: bool | Literal["auto"] = "auto",
     compiler_options: Mapping[str, Any] | None = None,
 ) -> CurvatureOperator:
     """The generalised Gauss-Newton matrix ``G = Σ_b (n_b/N) J_bᵀ H_ℓ,b J_b``.
@@ -195,7 +200,7 @@ def gradient_covariance(
     per: Literal["sample", "batch"] = "sample",
     per_sample_loss: Callable[[Any, Any, Any], jax.Array] | None = None,
     reduction: Literal["mean", "sum"] = "mean",
-    vectorize: bool = True,
+    vectorize: bool | Literal["auto"] = "auto",
     compiler_options: Mapping[str, Any] | None = None,
 ) -> CurvatureOperator:
     """The second moment of per-sample or per-batch gradients, optionally centred.

@@ -16,6 +16,11 @@ from ._params import FlatParams
 
 _XP = backends.resolve_namespace(jnp)
 
+MAX_UNROLL = 8
+"""Most vectors per pass over the data when the per-vector program is unrolled
+(``vectorize=False``): compile time grows with the number of copies, so a wider block is
+multiplied in chunks of this many columns (each chunk a pass over the data)."""
+
 
 class CurvatureOperator(LinearOperator):
     """A curvature matrix of a JAX model over a data set, as an eigenscope operator.
@@ -206,6 +211,14 @@ class CurvatureOperator(LinearOperator):
         self.num_matvecs += b
         if b == 0:
             return jnp.zeros((self.num_params, 0), dtype=self.dtype, device=self.device)
+        if self.vectorize or b <= MAX_UNROLL:
+            return self._product(x)
+        chunks = [self._product(x[:, j : j + MAX_UNROLL]) for j in range(0, b, MAX_UNROLL)]
+        return jnp.concatenate(chunks, axis=1)
+
+    def _product(self, x: jax.Array) -> jax.Array:
+        """One pass over the data for the block ``x``."""
+        b = x.shape[1]
         acc = jnp.zeros_like(x)
         status = self._new_status()
         traces = self._compiled.traces
