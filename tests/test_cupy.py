@@ -96,11 +96,6 @@ def test_same_seed_same_numbers():
     assert t1.estimate == t2.estimate
 
 
-@pytest.mark.xfail(
-    raises=TypeError,
-    strict=True,
-    reason="eigsh(method='power') calls backends.from_numpy(..., dtype=None), which only NumPy/torch accept",
-)
 def test_eigsh_power():
     a, lam = _symmetric()
     r = es.eigsh(cp.asarray(a), k=1, method="power", seed=0, max_matvecs=5000)

@@ -300,8 +300,7 @@ def _power(
         )
     vectors = None
     if want_vectors:
-        stacked = xp.concat(found, axis=1)
-        vectors = xp.take(stacked, backends.from_numpy(order, xp=xp, dtype=None, device=op.device), axis=1)
+        vectors = xp.concat([found[i] for i in order], axis=1)
     return EigshResult(vals[order], vectors, np.array(resids)[order], converged, count, "power", k, which)
 
 

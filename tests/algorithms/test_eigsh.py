@@ -169,3 +169,12 @@ def test_errors():
     )
     with pytest.raises(FloatingPointError, match="NaN or Inf"):
         es.eigsh(nan_op, 2, seed=0)
+
+
+def test_power_returns_vectors_on_every_backend(xp):
+    lam = np.concatenate([np.linspace(-1, 1, 40), [6.0, -4.0]])
+    a = _rotated(lam, 3)
+    r = es.eigsh(asarray(a, xp), 2, which="LM", method="power", seed=0, tol=1e-6, max_matvecs=2000)
+    np.testing.assert_allclose(r.eigenvalues, [6.0, -4.0], rtol=1e-6)
+    x = host(r.eigenvectors)
+    np.testing.assert_allclose(np.abs(np.sum(x * (a @ x), axis=0)), [6.0, 4.0], rtol=1e-5)

@@ -35,12 +35,13 @@ _COMMON_DOC = """params
         ``True``: all at once, ``jax.vmap``; ``False``: the per-vector program unrolled b
         times (blocks wider than 8 in chunks of 8); ``"auto"`` (default): ``False`` on CPU,
         where an 8-vector product of the benchmark CNN ran 2× faster unrolled (XLA's CPU
-        convolutions gain nothing from a batched tangent) though it compiles several times
+        convolutions gain nothing from a batched tangent) though it compiled up to 2.5×
         slower, ``True`` on GPU and TPU.
     compiler_options
-        Passed to ``jax.jit`` for the per-batch functions, e.g.
-        ``{"xla_backend_optimization_level": 0}``: on CPU it compiles several times faster,
-        for small models where compiling costs more than the products it serves.
+        Passed to ``jax.jit`` for the per-batch functions. On CPU,
+        ``{"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True,
+        "xla_cpu_use_fusion_emitters": False}`` compiled the benchmark HVPs up to 6× faster for
+        products 1.6–3.2× slower: worth it for small models and short runs.
 
     Returns
     -------
@@ -137,9 +138,9 @@ def hessian(
     mean over the ``N`` samples.
 
     A product ``H_b v`` is forward over reverse, ``jax.jvp`` of ``jax.grad``; the vectors of a
-    block share one ``jax.vmap``-ed pass. Cost per product with a block of ``k`` vectors, per
-    batch: one forward and one backward pass, plus per vector one forward-mode sweep through
-    both (one HVP costs about 2–3 gradients).
+    block share the forward and backward pass (see ``vectorize``). Cost per product with a
+    block of ``k`` vectors, per batch: one forward and one backward pass, plus per vector one
+    forward-mode sweep through both (one HVP measured about 2 gradients).
 
     Parameters
     ----------

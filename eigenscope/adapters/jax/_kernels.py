@@ -38,8 +38,8 @@ def over_columns(one: Callable[[jax.Array], jax.Array], v_block: jax.Array, vect
 
     ``vmap`` batches every operation over the b vectors. The unrolled form repeats the
     per-vector program b times: on CPU an 8-vector product of the benchmark CNN ran twice as
-    fast unrolled, for a compile several times longer (which grows with b). A ``lax.map``
-    loop is not offered: XLA's CPU convolutions inside a loop body ran 30× slower.
+    fast unrolled, for a compile 1.2–2.5× longer (which grows with b). A ``lax.map`` loop is
+    not offered: XLA's CPU convolutions inside a loop body ran 30× slower.
     """
     if vectorize:
         return jax.vmap(one, in_axes=1, out_axes=1)(v_block)
@@ -50,7 +50,7 @@ def hessian_kernel(loss_fn: LossFn, unravel: Callable[[jax.Array], Any], vectori
     """``H_b V`` by forward over reverse: ``H_b v = ∂/∂ε ∇L_b(θ + εv)``, the ``jax.jvp`` of
     ``jax.grad`` (through ``jax.linearize``, which evaluates the gradient once and keeps the
     linear map). Cost per batch: one forward and one backward pass, then per vector one
-    forward-mode sweep through both (one HVP costs about 2–3 gradients)."""
+    forward-mode sweep through both (one HVP measured about 2 gradients)."""
     f = batch_loss(loss_fn, unravel)
 
     def kernel(theta: jax.Array, inputs: Any, targets: Any, v_block: jax.Array) -> tuple[jax.Array, jax.Array]:
