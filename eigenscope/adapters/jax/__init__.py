@@ -9,7 +9,9 @@
 pytree of float32 or float64 arrays and ``batches`` a list of ``(inputs, targets)`` pairs.
 Every operator is an :class:`eigenscope.LinearOperator` over ``ravel_pytree(params)`` (JAX
 arrays of the parameters' dtype and device, ``symmetric=True``); the per-batch product is
-compiled once by ``jax.jit`` and the full-data product is the mean over samples.
+compiled once by ``jax.jit`` and the full-data product is the mean over samples. With
+``mesh=`` every batch is split over the devices of a ``jax.sharding.Mesh`` (see
+``docs/distributed.md``).
 """
 
 from ._api import empirical_fisher, ggn, gradient_covariance, hessian

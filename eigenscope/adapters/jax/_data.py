@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._sharding import DataSharding
 
-def _leaf_to_device(leaf: Any, where: str, device: Any, dtype: Any) -> jax.Array:
-    """One leaf as a JAX array on ``device``; floating-point leaves take the parameters'
-    dtype (so a float64 NumPy batch does not promote a float32 model), integer ones (ids,
-    class labels) keep theirs."""
+
+def _leaf_array(leaf: Any, where: str, dtype: Any) -> Any:
+    """One leaf as an array (a JAX array stays where it is, anything else becomes a NumPy
+    array); floating-point leaves take the parameters' dtype (so a float64 NumPy batch does
+    not promote a float32 model), integer ones (ids, class labels) keep theirs."""
     if not isinstance(leaf, jax.Array):
         kind = type(leaf).__name__
         try:
@@ -22,16 +24,26 @@ def _leaf_to_device(leaf: Any, where: str, device: Any, dtype: Any) -> jax.Array
             raise TypeError(f"{where} is a {kind}, not an array") from exc
         if leaf.dtype.kind not in "biufc":
             raise TypeError(f"{where} is a {kind} (dtype {leaf.dtype}), not a numeric array")
+        if jnp.issubdtype(leaf.dtype, jnp.floating) and leaf.dtype != dtype:
+            leaf = leaf.astype(np.dtype(dtype))
+        return leaf
     if jnp.issubdtype(leaf.dtype, jnp.floating) and leaf.dtype != dtype:
-        leaf = jnp.asarray(leaf, dtype=dtype)
-    return jax.device_put(leaf, device)
+        leaf = leaf.astype(dtype)
+    return leaf
 
 
-def _to_device(tree: Any, where: str, device: Any, dtype: Any) -> Any:
-    def convert(path: Any, leaf: Any) -> jax.Array:
-        return _leaf_to_device(leaf, where + jax.tree_util.keystr(path), device, dtype)
+def _arrays(tree: Any, where: str, dtype: Any) -> Any:
+    """Every leaf of ``tree`` as an array (see :func:`_leaf_array`), not yet placed."""
+
+    def convert(path: Any, leaf: Any) -> Any:
+        return _leaf_array(leaf, where + jax.tree_util.keystr(path), dtype)
 
     return jax.tree_util.tree_map_with_path(convert, tree)
+
+
+def _place(tree: Any, place: Callable[[Any], Any]) -> Any:
+    """Every leaf of ``tree`` on ``place(leaf)``: a device or a sharding."""
+    return jax.tree_util.tree_map(lambda leaf: jax.device_put(leaf, place(leaf)), tree)
 
 
 def _check_pair(batch: Any, index: int) -> tuple[Any, Any]:
@@ -75,12 +87,16 @@ class Batches:
         of arrays. One-shot iterators (generators, ``iter(...)``) are refused: the batches
         are read once, here, and every product reuses them.
     device
-        The parameters' device.
+        The parameters' device (their replicated sharding with ``sharding``).
     dtype
         The parameters' dtype; floating-point data leaves are cast to it.
+    sharding
+        With a mesh: each batch whose size the data axis divides is split over it along
+        its leading axis (leaves whose leading dimension is the batch size; the others are
+        replicated), any other batch replicated (``num_replicated`` counts them).
     """
 
-    def __init__(self, data: Iterable[Any], *, device: Any, dtype: Any) -> None:
+    def __init__(self, data: Iterable[Any], *, device: Any, dtype: Any, sharding: DataSharding | None = None) -> None:
         if isinstance(data, (jax.Array, np.ndarray)) or not isinstance(data, Iterable):
             raise TypeError(
                 f"data must be an iterable of (inputs, targets) batches (a list), got {type(data).__name__}"
@@ -92,16 +108,25 @@ class Batches:
             )
         stored: list[tuple[Any, Any]] = []
         sizes: list[int] = []
+        self.num_replicated = 0
         for index, batch in enumerate(data):
             inputs, targets = _check_pair(batch, index)
-            inputs = _to_device(inputs, f"batch {index} inputs", device, dtype)
-            targets = _to_device(targets, f"batch {index} targets", device, dtype)
-            sizes.append(_batch_size(targets, index))
+            inputs = _arrays(inputs, f"batch {index} inputs", dtype)
+            targets = _arrays(targets, f"batch {index} targets", dtype)
+            size = _batch_size(targets, index)
+            if sharding is None:
+                place: Callable[[Any], Any] = lambda _: device  # noqa: E731
+            else:
+                self.num_replicated += not sharding.divides(size)
+                place = lambda leaf, size=size: sharding.placement(leaf, size)  # noqa: E731
+            inputs, targets = _place(inputs, place), _place(targets, place)
+            sizes.append(size)
             stored.append((inputs, targets))
         if not stored:
             raise ValueError("data is empty: it yielded no batch")
         self.device = device
         self.dtype = dtype
+        self.sharding = sharding
         self.batches: tuple[tuple[Any, Any], ...] = tuple(stored)
         self.batch_sizes: tuple[int, ...] = tuple(sizes)
         self.num_shapes = len({_signature(x, y) for x, y in stored})

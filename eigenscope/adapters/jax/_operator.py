@@ -13,6 +13,7 @@ from ...linop import LinearOperator
 from ._compile import Compiled
 from ._data import Batches
 from ._params import FlatParams
+from ._sharding import DataSharding
 
 _XP = backends.resolve_namespace(jnp)
 
@@ -64,6 +65,9 @@ class CurvatureOperator(LinearOperator):
         Per-batch products (one forward and first-order pass each), summed over batches.
     num_vector_passes : int
         Per-vector passes over one batch, summed over batches and vectors.
+    mesh : jax.sharding.Mesh | None
+        With ``mesh=``, the mesh whose ``data_axis`` the batches are split over
+        (``num_replicated_batches`` of them could not be split evenly and are replicated).
     num_traces : int
         Times the per-batch product was traced (and so compiled) by ``jax.jit`` during this
         operator's products (0 when an earlier operator already compiled every shape).
@@ -78,6 +82,7 @@ class CurvatureOperator(LinearOperator):
         batches: Batches,
         reduction: str,
         vectorize: bool,
+        sharding: DataSharding | None = None,
         centered: bool = False,
         details: dict[str, Any] | None = None,
     ) -> None:
@@ -91,6 +96,7 @@ class CurvatureOperator(LinearOperator):
         self._flat = flat
         self._batches = batches
         self._compiled = compiled
+        self._sharding = sharding
         total = batches.num_samples
         # Mean over samples: batch b weighs n_b / N, never 1 / num_batches.
         self._weights = [
@@ -123,6 +129,21 @@ class CurvatureOperator(LinearOperator):
         return self._batches.batch_sizes
 
     @property
+    def mesh(self) -> Any:
+        """The ``jax.sharding.Mesh`` the data is split over, or ``None``."""
+        return None if self._sharding is None else self._sharding.mesh
+
+    @property
+    def data_axis(self) -> str | None:
+        """The mesh axis the samples are split over, or ``None``."""
+        return None if self._sharding is None else self._sharding.axis
+
+    @property
+    def num_replicated_batches(self) -> int:
+        """Batches whose size the data axis does not divide, replicated on every device."""
+        return self._batches.num_replicated
+
+    @property
     def num_batch_shapes(self) -> int:
         """Distinct batch shapes: each costs one compilation per block width."""
         return self._batches.num_shapes
@@ -140,10 +161,12 @@ class CurvatureOperator(LinearOperator):
         self.num_vector_passes = 0
 
     def __repr__(self) -> str:
+        sharding = self._sharding
+        place = f"device={self.device}" if sharding is None else f"mesh={sharding.axis}:{sharding.size}"
         return (
             f"<CurvatureOperator {self.kind} n={self.num_params} N={self.num_samples} "
             f"batches={self.num_batches} vectorize={self.vectorize} dtype={backends.dtype_name(self.dtype)} "
-            f"device={self.device}>"
+            f"{place}>"
         )
 
     # ---- flat vectors <-> parameters --------------------------------------------

@@ -9,15 +9,20 @@ Every operator is an :class:`eigenscope.LinearOperator` over the flattened selec
 parameters (torch tensors on the model's device and dtype, ``symmetric=True``). Building
 or applying one leaves the model exactly as it was: parameters, buffers (BatchNorm
 running statistics), ``.grad``, ``requires_grad`` and train/eval mode.
+
+Under ``torch.distributed`` (``torchrun``) each rank passes its shard of the data and every
+product is summed over the ranks (``process_group=``; see ``docs/distributed.md``).
 """
 
 from ._api import empirical_fisher, ggn, gradient_covariance, hessian, layerwise
+from ._distributed import DistributedError
 from ._operator import CurvatureOperator
 from ._params import ParamSpec
 from ._state import ModelState, stochastic_modules
 
 __all__ = [
     "CurvatureOperator",
+    "DistributedError",
     "ModelState",
     "ParamSpec",
     "empirical_fisher",

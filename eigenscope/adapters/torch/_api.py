@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from ._data import Batches
+from ._distributed import ProcessGroupArg, data_parallel
 from ._functional import FunctionalModel
 from ._ggn import GGNFwdRev, GGNRevRev, OutputHessian
 from ._gradcov import BatchGradient, SampleFwdRev, SampleRevRev
@@ -72,6 +74,18 @@ _COMMON_DOC = """
     allow_stochastic
         Accept active dropout or other randomness (refused by default, and the loss of
         the first batch is computed twice to check determinism).
+    process_group
+        Data parallelism over ``torch.distributed``: each rank passes its own shard of the
+        data (whole batches; shards may be uneven) and every product is summed over the
+        ranks with one ``all_reduce`` of ``n · k`` numbers (a block of ``k`` vectors), so
+        that every rank gets the full-data product, the mean over the samples of all ranks.
+        ``"auto"`` (default): the default group when ``torch.distributed`` is initialized
+        with more than one process, else none; a ``ProcessGroup``: that group; ``None`` or
+        ``False``: none, this process's data is the whole data set (to build a local operator
+        on one rank of a distributed job). Every rank must build the same operator (checked
+        once, here, in one collective, which also counts the samples) and multiply the same
+        vectors: run the same algorithm with the same ``seed`` on every rank. A rank that
+        fails, here or in a product, makes every rank raise (see ``docs/distributed.md``).
 
     Returns
     -------
@@ -86,6 +100,9 @@ _COMMON_DOC = """
     ValueError
         Empty data, a loss that is not a 0-d tensor, a stochastic model, parameters with
         ``requires_grad=False`` in ``params``, bad options, a cache over its budget.
+    DistributedError
+        With a process group, on the ranks that did not fail themselves: another rank
+        failed to build its operator, or the ranks built different operators.
     FloatingPointError
         A NaN or Inf loss, naming the batch (here for batch 0, at product time for the others).
 """
@@ -222,6 +239,7 @@ def hessian(
     blocks: BlocksArg = None,
     reduction: Literal["mean", "sum"] = "mean",
     allow_stochastic: bool = False,
+    process_group: ProcessGroupArg = "auto",
 ) -> CurvatureOperator:
     """The Hessian of the mean loss over all the data, ``H = Σ_b (n_b/N) ∇²L_b(θ)``.
 
@@ -233,18 +251,22 @@ def hessian(
     through the retained graph (none of the first two with ``cache_graphs``);
     ``"fwd-rev"``: ``k`` forward-and-backward passes in dual numbers.
     """
-    _check_reduction(reduction)
-    setup = _Setup(model, loss_fn, data, params, stream, allow_stochastic, blocks)
-    mode = _resolve_mode(mode, cache_graphs)
-    vec = _resolve_vectorize(vectorize, setup.spec.device)
-    kernel = (HessianRevRev if mode == "rev-rev" else HessianFwdRev)(setup.fmodel, vectorize=vec)
-    return setup.operator(
-        kernel,
-        mode=mode,
-        cache_graphs=cache_graphs,
-        max_cache_bytes=max_cache_bytes,
-        reduction=reduction,
-    )
+
+    def build() -> CurvatureOperator:
+        _check_reduction(reduction)
+        setup = _Setup(model, loss_fn, data, params, stream, allow_stochastic, blocks)
+        resolved = _resolve_mode(mode, cache_graphs)
+        vec = _resolve_vectorize(vectorize, setup.spec.device)
+        kernel = (HessianRevRev if resolved == "rev-rev" else HessianFwdRev)(setup.fmodel, vectorize=vec)
+        return setup.operator(
+            kernel,
+            mode=resolved,
+            cache_graphs=cache_graphs,
+            max_cache_bytes=max_cache_bytes,
+            reduction=reduction,
+        )
+
+    return data_parallel(build, process_group)
 
 
 def ggn(
@@ -262,6 +284,7 @@ def ggn(
     blocks: BlocksArg = None,
     reduction: Literal["mean", "sum"] = "mean",
     allow_stochastic: bool = False,
+    process_group: ProcessGroupArg = "auto",
 ) -> CurvatureOperator:
     """The generalised Gauss-Newton matrix ``G = Σ_b (n_b/N) J_bᵀ H_ℓ,b J_b``.
 
@@ -282,31 +305,35 @@ def ggn(
     forward and one backward pass, then per vector a forward pass in dual numbers and a
     backward pass.
     """
-    _check_reduction(reduction)
-    setup = _Setup(model, loss_fn, data, params, stream, allow_stochastic, blocks)
-    if loss_hessian == "auto":
-        kind = loss_kind(setup.loss_fn)
-    elif loss_hessian == "autodiff":
-        kind = None
-    elif loss_hessian in KINDS:
-        kind = loss_hessian
-        check_kind_matches(kind, setup.loss_fn, setup.outputs, setup.batches.first()[1])
-    else:
-        raise ValueError(f"loss_hessian must be 'auto', 'autodiff' or one of {KINDS}, got {loss_hessian!r}")
-    if not isinstance(setup.outputs, torch.Tensor):
-        raise TypeError(f"the GGN needs the model to return one tensor, got {type(setup.outputs).__name__}")
-    mode = _resolve_mode(mode, cache_graphs)
-    vec = _resolve_vectorize(vectorize, setup.spec.device)
-    out_hessian = OutputHessian(setup.loss_fn, kind, ignore_index=int(getattr(setup.loss_fn, "ignore_index", -100)))
-    kernel = (GGNRevRev if mode == "rev-rev" else GGNFwdRev)(setup.fmodel, out_hessian, vectorize=vec)
-    return setup.operator(
-        kernel,
-        mode=mode,
-        cache_graphs=cache_graphs,
-        max_cache_bytes=max_cache_bytes,
-        reduction=reduction,
-        details={"loss_hessian": kind or "autodiff"},
-    )
+
+    def build() -> CurvatureOperator:
+        _check_reduction(reduction)
+        setup = _Setup(model, loss_fn, data, params, stream, allow_stochastic, blocks)
+        if loss_hessian == "auto":
+            kind = loss_kind(setup.loss_fn)
+        elif loss_hessian == "autodiff":
+            kind = None
+        elif loss_hessian in KINDS:
+            kind = loss_hessian
+            check_kind_matches(kind, setup.loss_fn, setup.outputs, setup.batches.first()[1])
+        else:
+            raise ValueError(f"loss_hessian must be 'auto', 'autodiff' or one of {KINDS}, got {loss_hessian!r}")
+        if not isinstance(setup.outputs, torch.Tensor):
+            raise TypeError(f"the GGN needs the model to return one tensor, got {type(setup.outputs).__name__}")
+        resolved = _resolve_mode(mode, cache_graphs)
+        vec = _resolve_vectorize(vectorize, setup.spec.device)
+        out_hessian = OutputHessian(setup.loss_fn, kind, ignore_index=int(getattr(setup.loss_fn, "ignore_index", -100)))
+        kernel = (GGNRevRev if resolved == "rev-rev" else GGNFwdRev)(setup.fmodel, out_hessian, vectorize=vec)
+        return setup.operator(
+            kernel,
+            mode=resolved,
+            cache_graphs=cache_graphs,
+            max_cache_bytes=max_cache_bytes,
+            reduction=reduction,
+            details={"loss_hessian": kind or "autodiff"},
+        )
+
+    return data_parallel(build, process_group)
 
 
 def gradient_covariance(
@@ -326,6 +353,7 @@ def gradient_covariance(
     blocks: BlocksArg = None,
     reduction: Literal["mean", "sum"] = "mean",
     allow_stochastic: bool = False,
+    process_group: ProcessGroupArg = "auto",
 ) -> CurvatureOperator:
     """The second moment of per-sample or per-batch gradients, optionally centred.
 
@@ -351,29 +379,33 @@ def gradient_covariance(
     backward pass, then a dual forward pass and a backward pass per vector. ``per="batch"``:
     one forward and one backward pass (none with ``cache_graphs``, which keeps the ``g_b``).
     """
-    _check_reduction(reduction)
-    if per not in ("sample", "batch"):
-        raise ValueError(f"per must be 'sample' or 'batch', got {per!r}")
-    setup = _Setup(model, loss_fn, data, params, stream, allow_stochastic, blocks)
-    mode = _resolve_mode(mode, cache_graphs)
-    vec = _resolve_vectorize(vectorize, setup.spec.device)
-    details: dict[str, Any] = {"per": per}
-    if per == "batch":
-        kernel: Any = BatchGradient(setup.fmodel)
-    else:
-        fn, source = _per_sample_fn(setup.loss_fn, per_sample_loss)
-        _check_per_sample(fn, source, setup)
-        details["per_sample_loss"] = source
-        kernel = (SampleRevRev if mode == "rev-rev" else SampleFwdRev)(setup.fmodel, fn, vectorize=vec)
-    return setup.operator(
-        kernel,
-        mode=mode,
-        cache_graphs=cache_graphs,
-        max_cache_bytes=max_cache_bytes,
-        reduction=reduction,
-        centered=centered,
-        details=details,
-    )
+
+    def build() -> CurvatureOperator:
+        _check_reduction(reduction)
+        if per not in ("sample", "batch"):
+            raise ValueError(f"per must be 'sample' or 'batch', got {per!r}")
+        setup = _Setup(model, loss_fn, data, params, stream, allow_stochastic, blocks)
+        resolved = _resolve_mode(mode, cache_graphs)
+        vec = _resolve_vectorize(vectorize, setup.spec.device)
+        details: dict[str, Any] = {"per": per}
+        if per == "batch":
+            kernel: Any = BatchGradient(setup.fmodel)
+        else:
+            fn, source = _per_sample_fn(setup.loss_fn, per_sample_loss)
+            _check_per_sample(fn, source, setup)
+            details["per_sample_loss"] = source
+            kernel = (SampleRevRev if resolved == "rev-rev" else SampleFwdRev)(setup.fmodel, fn, vectorize=vec)
+        return setup.operator(
+            kernel,
+            mode=resolved,
+            cache_graphs=cache_graphs,
+            max_cache_bytes=max_cache_bytes,
+            reduction=reduction,
+            centered=centered,
+            details=details,
+        )
+
+    return data_parallel(build, process_group)
 
 
 def _check_per_sample(fn: LossFn, source: str, setup: _Setup) -> None:
@@ -407,6 +439,10 @@ def empirical_fisher(
     return gradient_covariance(model, loss_fn, data, params=params, per="sample", centered=False, **kwargs)
 
 
+def _reraise(exc: BaseException) -> Any:
+    raise exc
+
+
 _KINDS = {"hessian": hessian, "ggn": ggn, "gradient_covariance": gradient_covariance}
 
 
@@ -424,14 +460,20 @@ def layerwise(
 
     Each operator is the diagonal block of the full matrix for that module's parameters
     (``""`` names parameters of the root module). The data are moved to the device once
-    and shared. Combine them with ``eigenscope.block_diag(*ops.values())`` for the
-    block-diagonal approximation, or pass ``blocks="module"`` to :func:`hessian` & co.,
+    and shared (``process_group=`` and the other keywords go to every constructor).
+    Combine them with ``eigenscope.block_diag(*ops.values())`` for the block-diagonal
+    approximation, or pass ``blocks="module"`` to :func:`hessian` & co.,
     which applies all blocks in one pass over the data.
     """
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
-    names, tensors = select_params(model, params)
-    batches = Batches(data, device=tensors[0].device, dtype=tensors[0].dtype, stream=stream)
+    try:
+        names, tensors = select_params(model, params)
+        batches = Batches(data, device=tensors[0].device, dtype=tensors[0].dtype, stream=stream)
+    except Exception as exc:
+        # The other ranks are about to agree on their first operator: join them with the error.
+        data_parallel(partial(_reraise, exc), kwargs.get("process_group", "auto"))
+        raise
     return {
         module: _KINDS[kind](model, loss_fn, batches, params=group, **kwargs)
         for module, group in group_by_module(names).items()

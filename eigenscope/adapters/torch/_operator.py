@@ -11,6 +11,7 @@ from ... import backends
 from ...linop import LinearOperator
 from ._cache import default_budget, measure_build
 from ._data import Batches
+from ._distributed import Communicator
 from ._functional import FunctionalModel, grad, leaves
 from ._kernel import Kernel, check_loss
 from ._params import ParamSpec
@@ -43,7 +44,12 @@ class CurvatureOperator(LinearOperator):
     param_names, param_shapes : tuple
         The selected parameters, in flat-vector order.
     num_params, num_samples, num_batches : int
-        ``n``, ``N`` and the number of batches; ``batch_sizes`` lists the ``n_b``.
+        ``n``, ``N`` and the number of batches; ``batch_sizes`` lists the ``n_b``. With a
+        process group, ``N`` counts the samples of all ranks and the batches are this rank's
+        (``num_local_samples`` of them).
+    process_group
+        The ``torch.distributed`` process group the products are summed over, or ``None``;
+        ``rank`` and ``world_size`` are this process's place in it (0 and 1 without one).
     blocks : dict[str, tuple[str, ...]] | None
         With ``blocks=``, the diagonal blocks (name -> parameter names); products then apply
         the block-diagonal part of the matrix.
@@ -59,6 +65,10 @@ class CurvatureOperator(LinearOperator):
         Forward (+ first-order backward) passes over one batch, summed over batches.
     num_vector_passes : int
         Per-vector second-order passes over one batch, summed over batches and vectors.
+    num_allreduces : int
+        Collectives over the process group (one per product or block; 0 without a group).
+    allreduce_seconds : float
+        Wall time inside them: the transfer plus any wait for slower ranks.
     """
 
     def __init__(
@@ -91,6 +101,8 @@ class CurvatureOperator(LinearOperator):
         self._fmodel = fmodel
         self._params = params
         self._batches = batches
+        self._num_samples = batches.num_samples
+        self._comm: Communicator | None = None
         self._watched = [*model.parameters(), *model.buffers()]
         self._cache: dict[int, Any] = {}
         self._versions_seen = self._versions()
@@ -139,8 +151,38 @@ class CurvatureOperator(LinearOperator):
 
     @property
     def num_samples(self) -> int:
-        """``N``, samples over all batches."""
+        """``N``, samples over all batches (of all ranks, with a process group)."""
+        return self._num_samples
+
+    @property
+    def num_local_samples(self) -> int:
+        """Samples over this process's batches (``num_samples`` without a process group)."""
         return self._batches.num_samples
+
+    @property
+    def process_group(self) -> Any:
+        """The process group the products are summed over, or ``None``."""
+        return None if self._comm is None else self._comm.group
+
+    @property
+    def rank(self) -> int:
+        """This process's rank in :attr:`process_group` (0 without one)."""
+        return 0 if self._comm is None else self._comm.rank
+
+    @property
+    def world_size(self) -> int:
+        """The number of processes sharing the data (1 without a process group)."""
+        return 1 if self._comm is None else self._comm.world_size
+
+    @property
+    def num_allreduces(self) -> int:
+        """Collectives over the process group since the counters were reset."""
+        return 0 if self._comm is None else self._comm.num_allreduces
+
+    @property
+    def allreduce_seconds(self) -> float:
+        """Seconds spent in those collectives (transfer and waiting for the other ranks)."""
+        return 0.0 if self._comm is None else self._comm.allreduce_seconds
 
     @property
     def num_batches(self) -> int:
@@ -163,12 +205,43 @@ class CurvatureOperator(LinearOperator):
         self.num_calls = 0
         self.num_forward_passes = 0
         self.num_vector_passes = 0
+        if self._comm is not None:
+            self._comm.num_allreduces = 0
+            self._comm.allreduce_seconds = 0.0
+
+    # ---- data parallelism ---------------------------------------------------------
+    def _signature(self) -> tuple[Any, ...]:
+        """What must be equal on every rank: the matrix, not the data or how it is computed."""
+        return (
+            self.kind,
+            self.reduction,
+            self.centered,
+            self.details.get("per"),
+            self.spec.names,
+            tuple(tuple(s) for s in self.spec.shapes),
+            None if self.blocks is None else tuple(self.blocks.items()),
+        )
+
+    def _attach(self, comm: Communicator, num_samples: int) -> None:
+        """Sum the products over ``comm``'s ranks, whose samples number ``num_samples`` in all."""
+        self._comm = comm
+        self._num_samples = num_samples
+        self._gbar = None
+
+    def _reduced(
+        self, compute: Any, like: torch.Tensor, x: torch.Tensor | None = None, what: str = "product"
+    ) -> torch.Tensor:
+        """``compute()`` summed over the ranks (just ``compute()`` without a process group)."""
+        if self._comm is None:
+            return compute()
+        return self._comm.allreduce(compute, like, x, what=what)
 
     def __repr__(self) -> str:
         return (
             f"<CurvatureOperator {self.kind} n={self.num_params} N={self.num_samples} "
             f"batches={self.num_batches} mode={self.mode} dtype={backends.dtype_name(self.dtype)} "
-            f"device={self.device}{' blocks=' + str(len(self.blocks)) if self.blocks else ''}>"
+            f"device={self.device}{' blocks=' + str(len(self.blocks)) if self.blocks else ''}"
+            f"{f' rank={self.rank}/{self.world_size}' if self._comm is not None else ''}>"
         )
 
     # ---- flat vectors <-> parameters --------------------------------------------
@@ -189,26 +262,35 @@ class CurvatureOperator(LinearOperator):
         self._refresh()
         if self._gbar is None:
             acc = torch.zeros(self.num_params, dtype=self.dtype, device=self.device)
-            with torch.enable_grad():
-                for index, inputs, targets, size in self._batches:
-                    theta = leaves(self._params)
-                    loss = self._fmodel.loss(theta, inputs, targets)
-                    check_loss(loss, index)
-                    g = grad([loss], theta, [torch.ones_like(loss)], retain_graph=False)
-                    acc.add_(self.spec.join(g), alpha=size / self.num_samples)
-                    self.num_forward_passes += 1
-            self._gbar = acc
+
+            def local() -> torch.Tensor:
+                with torch.enable_grad():
+                    for index, inputs, targets, size in self._batches:
+                        theta = leaves(self._params)
+                        loss = self._fmodel.loss(theta, inputs, targets)
+                        check_loss(loss, index)
+                        g = grad([loss], theta, [torch.ones_like(loss)], retain_graph=False)
+                        acc.add_(self.spec.join(g), alpha=size / self.num_samples)
+                        self.num_forward_passes += 1
+                return acc
+
+            self._gbar = self._reduced(local, acc, what="gradient")
         return self._gbar.clone()
 
     def loss(self) -> float:
         """The mean loss over all the data (one forward pass per batch, no gradient)."""
-        total = 0.0
-        with torch.no_grad():
-            for index, inputs, targets, size in self._batches:
-                value = self._fmodel.loss(self._params, inputs, targets)
-                check_loss(value, index)
-                total += float(value) * size
-        return total / self.num_samples
+        like = torch.zeros(1, dtype=self.dtype, device=self.device)
+
+        def local() -> torch.Tensor:
+            total = 0.0
+            with torch.no_grad():
+                for index, inputs, targets, size in self._batches:
+                    value = self._fmodel.loss(self._params, inputs, targets)
+                    check_loss(value, index)
+                    total += float(value) * size
+            return like + total
+
+        return float(self._reduced(local, like, what="loss")) / self.num_samples
 
     # ---- the graph cache ----------------------------------------------------------
     def _versions(self) -> tuple[int, ...]:
@@ -243,7 +325,7 @@ class CurvatureOperator(LinearOperator):
             )
         self.num_forward_passes += 1
         # Graph memory grows with the samples, the gradient-sized tensors with the batches.
-        self.cache_bytes = int(nbytes * max(self.num_batches, self.num_samples / size))
+        self.cache_bytes = int(nbytes * max(self.num_batches, self.num_local_samples / size))
         budget = default_budget(self.device) if self.max_cache_bytes is None else int(self.max_cache_bytes)
         self.max_cache_bytes = budget
         if self.cache_bytes > budget:
@@ -266,8 +348,13 @@ class CurvatureOperator(LinearOperator):
         if b == 0:
             return x.new_zeros((self.num_params, 0))
         x = x.detach()
-        with torch.enable_grad():
-            y = self._sum_over_batches(x) if self._block_index is None else self._block_product(x)
+
+        def local() -> torch.Tensor:
+            with torch.enable_grad():
+                return self._sum_over_batches(x) if self._block_index is None else self._block_product(x)
+
+        # With a process group: this rank's share, then one all-reduce for the whole block.
+        y = self._reduced(local, x, x)
         if self.centered:
             # M − ḡḡᵀ (restricted to the diagonal blocks when there are blocks).
             gbar = self.gradient()
