@@ -34,10 +34,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import datetime
-import importlib.metadata
 import json
 import pickle
-import platform
 import statistics
 import subprocess
 import sys
@@ -49,7 +47,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-import eigenscope
+from benchmarks._common import cpu_model, summary, versions
 from eigenscope import zoo
 from eigenscope.adapters import torch as est
 
@@ -58,30 +56,6 @@ RESULTS = ROOT / "benchmarks" / "results" / "distributed.json"
 WORKLOADS = ("W3", "W2")
 CONFIGS = {"1x1": (1, 1), "1x2": (1, 2), "2x1": (2, 1)}  # name -> (processes, threads per process)
 BLOCK = 8
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "eigenscope": eigenscope.__version__, "torch": torch.__version__}
-    for name in ("numpy",):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 # ---- one rank ----------------------------------------------------------------------------
@@ -247,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
             "backend": "gloo over localhost",
         },
-        "versions": versions(),
+        "versions": versions("torch", "numpy"),
         "settings": {
             "size": size,
             "dtype": "float32",

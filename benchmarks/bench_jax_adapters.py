@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -41,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import eigenscope
+from benchmarks._common import cpu_model, summary, versions
 from eigenscope.adapters import jax as ejx
 from eigenscope.adapters.jax import _zoo
 
@@ -53,30 +51,6 @@ FAST_COMPILE = {
     "xla_llvm_disable_expensive_passes": True,
     "xla_cpu_use_fusion_emitters": False,
 }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "eigenscope": eigenscope.__version__, "jax": jax.__version__}
-    for name in ("jaxlib", "numpy", "scipy"):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -202,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
             "load_average_at_start": None if load is None else [round(x, 2) for x in load],
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         },
-        "versions": versions(),
+        "versions": versions("jax", "jaxlib", "numpy", "scipy"),
         "settings": {
             "size": size,
             "dtype": "float32",

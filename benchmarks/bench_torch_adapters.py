@@ -37,10 +37,8 @@ import copy
 import ctypes
 import datetime
 import gc
-import importlib.metadata
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -53,7 +51,7 @@ import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-import eigenscope
+from benchmarks._common import cpu_model, summary, versions
 from eigenscope import zoo
 from eigenscope.adapters import torch as est
 
@@ -63,14 +61,6 @@ TARGET = 0.7  # per-vector cost of a shared-graph or cached product, relative to
 
 
 # ---- machine and memory ---------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _status_kib(field: str) -> int | None:
@@ -111,16 +101,6 @@ def peak_growth_mib(fn: Callable[[], Any]) -> float:
     return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
 
 
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "eigenscope": eigenscope.__version__, "torch": torch.__version__}
-    for name in ("numpy", "scipy", "pyhessian"):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
 # ---- PyHessian ---------------------------------------------------------------------------
 class _Packed(nn.Module):
     """W3 for PyHessian, which needs one input tensor: ``[ids as floats | dense]`` split back."""
@@ -159,8 +139,6 @@ def pyhessian_hvp(model: nn.Module, loss_fn: Callable, batches: list) -> Callabl
 
 
 # ---- one workload ------------------------------------------------------------------------
-def summary(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def bench_workload(name: str, size: str, rounds: int, warmup: int) -> dict[str, Any]:
@@ -399,7 +377,7 @@ def main(argv: list[str] | None = None) -> None:
                 "load_average_at_start": None if load is None else [round(x, 2) for x in load],
                 "note": "each workload's own 'run' records the command, threads and load it was measured with",
             },
-            "versions": versions(),
+            "versions": versions("torch", "numpy", "scipy", "pyhessian"),
             "settings": {
                 "size": size,
                 "dtype": "float32",

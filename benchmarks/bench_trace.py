@@ -35,6 +35,7 @@ import scipy
 from threadpoolctl import threadpool_limits
 
 import eigenscope
+from benchmarks._common import cpu_model
 from eigenscope import trace
 
 RESULTS = Path(__file__).resolve().parent / "results" / "trace.json"
@@ -53,16 +54,6 @@ def decaying_matrix(n: int, seed: int = 0) -> tuple[np.ndarray, float]:
     lam = 1.0 / np.arange(1.0, n + 1.0) ** 2
     a = (q * lam) @ q.T
     return (a + a.T) / 2, float(lam.sum())
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def fixed_budget(a: np.ndarray, truth: float, matvecs: int, seeds: int) -> dict:
