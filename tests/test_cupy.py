@@ -162,3 +162,25 @@ def test_cupyx_sparse(dtype):
     assert d.support[0] >= -1e-3 and d.support[1] <= 4.0 + 1e-3
     asym = csp.csr_matrix(cp.asarray(np.triu(np.ones((4, 4))), dtype=dtype))
     assert not es.aslinearoperator(asym).symmetric
+
+
+def test_cupyx_linear_operator_is_matrix_free():
+    import cupyx.scipy.sparse.linalg as csla
+
+    a, lam = _laplacian()
+    op = es.aslinearoperator(csla.aslinearoperator(a))
+    assert op.backend == "cupy" and op.symmetric
+    r = es.eigsh(op, k=3, seed=0, tol=1e-8)
+    np.testing.assert_allclose(r.eigenvalues, lam[::-1][:3], rtol=1e-6)
+
+
+@pytest.mark.skipif(_num_gpus < 2, reason="needs two GPUs")
+def test_probes_are_drawn_on_the_operator_device():
+    a, lam = _symmetric()
+    with cp.cuda.Device(1):
+        op = es.aslinearoperator(cp.asarray(a))
+    with cp.cuda.Device(0):  # another current device: draws must still land on GPU 1
+        r = es.eigsh(op, k=2, seed=0, tol=1e-6)
+        t = es.trace(op, 30, method="hutch++", seed=0)
+    np.testing.assert_allclose(r.eigenvalues, lam[::-1][:2], rtol=1e-5)
+    assert np.isfinite(t.estimate)

@@ -35,6 +35,13 @@ def _int_seed(seed: Seed) -> int:
     )
 
 
+def _cupy_device(device: Any) -> Any:
+    """A context making ``device`` (a ``cupy.cuda.Device`` or its id) CuPy's current device."""
+    import cupy
+
+    return device if isinstance(device, cupy.cuda.Device) else cupy.cuda.Device(device)
+
+
 class RandomSource:
     """Draws Gaussian and Rademacher arrays for one backend and device.
 
@@ -68,7 +75,8 @@ class RandomSource:
 
             if isinstance(seed, cupy.random.Generator):
                 return seed
-            return cupy.random.default_rng(_int_seed(seed))
+            with _cupy_device(self.device):  # the generator's state lives on the operator's GPU
+                return cupy.random.default_rng(_int_seed(seed))
         if isinstance(seed, np.random.Generator):
             return seed
         return np.random.default_rng(_int_seed(seed))
@@ -91,7 +99,8 @@ class RandomSource:
 
             return jax.device_put(jax.random.normal(self._next_jax_key(), shape, dtype), self.device)
         if self.backend == "cupy":
-            return self._state.standard_normal(shape, dtype=dtype)
+            with _cupy_device(self.device):  # not the current device: the operator's
+                return self._state.standard_normal(shape, dtype=dtype)
         draw = self._state.standard_normal(shape, dtype=dtype_name(dtype))
         return from_numpy(draw, xp=self.xp, dtype=dtype, device=self.device)
 
@@ -108,8 +117,9 @@ class RandomSource:
 
             return jax.device_put(jax.random.rademacher(self._next_jax_key(), shape, dtype), self.device)
         if self.backend == "cupy":
-            bits = self._state.integers(0, 2, size=shape)
-            return (2 * bits - 1).astype(dtype)
+            with _cupy_device(self.device):
+                bits = self._state.integers(0, 2, size=shape)
+                return (2 * bits - 1).astype(dtype)
         draw = 2.0 * self._state.integers(0, 2, size=shape) - 1.0
         return from_numpy(draw, xp=self.xp, dtype=dtype, device=self.device)
 

@@ -214,10 +214,14 @@ def aslinearoperator(a: Any, *, symmetric: bool | None = None) -> LinearOperator
         return ScipyOperator(a, xp=backends.resolve_namespace(np), device="cpu", symmetric=symmetric is not False)
     if module.startswith("cupyx"):
         import cupy
+        import cupyx.scipy.sparse
 
         xp = backends.resolve_namespace(cupy)
-        sym = _sparse_is_symmetric(a) if symmetric is None else symmetric
-        return ScipyOperator(a, xp=xp, device=backends.default_device(xp), symmetric=sym)
+        if cupyx.scipy.sparse.issparse(a):
+            sym = _sparse_is_symmetric(a) if symmetric is None else symmetric
+            return ScipyOperator(a.tocsr(), xp=xp, device=a.data.device, symmetric=sym)
+        # A cupyx.scipy.sparse.linalg.LinearOperator: matrix-free, so symmetry is assumed.
+        return ScipyOperator(a, xp=xp, device=backends.default_device(xp), symmetric=symmetric is not False)
     if isinstance(a, (list, tuple)):
         a = np.asarray(a, dtype=np.float64)
     try:
