@@ -1,6 +1,6 @@
 """The Python blocks of the docs and the example scripts run, so they cannot rot.
 
-Every ```python block of ``docs/*.md`` runs, in order, in one namespace per file (a page
+Every ```python block of ``docs/**/*.md`` runs, in order, in one namespace per file (a page
 reads top to bottom), in a temporary working directory. A block preceded by a line
 ``<!-- skip -->`` is left out (a sketch with placeholders, or one too slow for the suite).
 """
@@ -14,16 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = sorted((ROOT / "docs").glob("*.md"))
+DOCS = sorted((ROOT / "docs").glob("**/*.md"))
 EXAMPLES = sorted((ROOT / "examples").glob("quickstart*.py"))
-
-# Pages whose blocks are not runnable yet; each owner should mark the non-runnable blocks
-# with <!-- skip --> (or make them run) and remove the page from this list.
-NOT_YET_RUNNABLE = {
-    "jax.md": "block 2 uses a placeholder MyModel",
-    "torch.md": "its first block analyzes the default-size W2 Transformer (minutes on two cores)",
-}
-
 
 def python_blocks(text: str) -> list[str]:
     """The ```python blocks of a Markdown text, without those preceded by ``<!-- skip -->``."""
@@ -40,10 +32,8 @@ def test_skip_marker_is_honoured():
     assert python_blocks(text) == ["y = 1\n"]
 
 
-@pytest.mark.parametrize("page", DOCS, ids=[p.name for p in DOCS])
+@pytest.mark.parametrize("page", DOCS, ids=[p.relative_to(ROOT / "docs").as_posix() for p in DOCS])
 def test_doc_python_blocks_run(page, tmp_path, monkeypatch):
-    if page.name in NOT_YET_RUNNABLE:
-        pytest.skip(NOT_YET_RUNNABLE[page.name])
     blocks = python_blocks(page.read_text())
     if not blocks:
         pytest.skip("no python blocks")
@@ -57,7 +47,7 @@ def test_doc_python_blocks_run(page, tmp_path, monkeypatch):
         exec(compile(code, f"{page.name} python block {i}", "exec"), namespace)
 
 
-@pytest.mark.parametrize("page", DOCS, ids=[p.name for p in DOCS])
+@pytest.mark.parametrize("page", DOCS, ids=[p.relative_to(ROOT / "docs").as_posix() for p in DOCS])
 def test_doc_images_exist(page):
     for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", page.read_text()):
         if "://" not in target:
