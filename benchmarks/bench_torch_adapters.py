@@ -32,11 +32,8 @@ nothing written); the figures go to ``benchmarks/results/torch_adapters.json``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
-import ctypes
 import datetime
-import gc
 import json
 import os
 import resource
@@ -51,7 +48,8 @@ import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from benchmarks._common import cpu_model, summary, versions
+from benchmarks._common import cpu_model, status_kib, summary, trim, versions
+from benchmarks.compare._workloads import PackedInputs
 from eigenscope import zoo
 from eigenscope.adapters import torch as est
 
@@ -61,23 +59,6 @@ TARGET = 0.7  # per-vector cost of a shared-graph or cached product, relative to
 
 
 # ---- machine and memory ---------------------------------------------------------------
-
-
-def _status_kib(field: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _trim() -> None:
-    """Return freed heap pages to the OS, so that the next peak starts from a clean floor."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _reset_peak() -> bool:
@@ -90,11 +71,11 @@ def _reset_peak() -> bool:
 
 def peak_growth_mib(fn: Callable[[], Any]) -> float:
     """Peak resident-set growth (MiB) while ``fn`` runs, above the resident set before it."""
-    _trim()
-    base = _status_kib("VmRSS")
+    trim()
+    base = status_kib("VmRSS")
     if base is not None and _reset_peak():
         fn()
-        return (_status_kib("VmHWM") - base) / 1024
+        return (status_kib("VmHWM") - base) / 1024
     # Fallback: ru_maxrss only grows, so this is a lower bound when an earlier peak was higher.
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     fn()
@@ -102,17 +83,6 @@ def peak_growth_mib(fn: Callable[[], Any]) -> float:
 
 
 # ---- PyHessian ---------------------------------------------------------------------------
-class _Packed(nn.Module):
-    """W3 for PyHessian, which needs one input tensor: ``[ids as floats | dense]`` split back."""
-
-    def __init__(self, model: nn.Module, num_fields: int) -> None:
-        super().__init__()
-        self.model = model
-        self.num_fields = num_fields
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ids = x[:, : self.num_fields].round().long()
-        return self.model(ids, x[:, self.num_fields :])
 
 
 def pyhessian_hvp(model: nn.Module, loss_fn: Callable, batches: list) -> Callable[[list[torch.Tensor]], Any] | None:
@@ -125,7 +95,7 @@ def pyhessian_hvp(model: nn.Module, loss_fn: Callable, batches: list) -> Callabl
     model = copy.deepcopy(model)
     if isinstance(batches[0][0], dict):
         num_fields = batches[0][0]["ids"].shape[1]
-        model = _Packed(model, num_fields)
+        model = PackedInputs(model, num_fields)
         batches = [(torch.cat([x["ids"].to(y.dtype), x["dense"]], dim=1), y) for x, y in batches]
     h = PyHessian(model, loss_fn, dataloader=batches, cuda=False)
 

@@ -14,7 +14,6 @@ machine, ratios of neighbours hold.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime
 import gc
 import importlib.metadata
@@ -30,7 +29,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from benchmarks._common import cpu_model
+from benchmarks._common import cpu_model, status_kib, trim
 
 
 @contextlib.contextmanager
@@ -104,20 +103,6 @@ class Run:
 
 
 # ---- peak memory ---------------------------------------------------------------------------
-def _status_kib(key: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def _trim() -> None:
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 @contextlib.contextmanager
@@ -128,7 +113,7 @@ def peak_rss() -> Iterator[list[float | None]]:
     its own peak; elsewhere ``resource.getrusage`` max RSS (the peak since process start).
     """
     box: list[float | None] = [None]
-    _trim()
+    trim()
     reset = False
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
@@ -136,7 +121,7 @@ def peak_rss() -> Iterator[list[float | None]]:
     try:
         yield box
     finally:
-        hwm = _status_kib("VmHWM") if reset else None
+        hwm = status_kib("VmHWM") if reset else None
         if hwm is None:
             hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
         box[0] = hwm / 1024
