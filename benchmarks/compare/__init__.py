@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import _reference, _report, _tasks, _timing
+from . import _peers, _reference, _report, _tasks, _timing
 from ._workloads import Setup
 
 __all__ = ["RESULTS", "run"]
@@ -116,6 +116,11 @@ def run(
             extra=dict(wplan.get("extra", {})),
         )
         for task in wtasks:
+            missing = _peers.available("pyhessian") or ("" if "pyhessian" in tools else "not selected (--tools)")
+            if task in _tasks.NEEDS_PYHESSIAN and missing:
+                entry["not_run"][task] = f"this task is a comparison with PyHessian, which is {missing}"
+                log(f"  {task}: not run ({entry['not_run'][task]})")
+                continue
             log(f"  {task}")
             t0 = time.perf_counter()
             entry["tasks"][task] = _tasks.TASK_RUNNERS[task](ctx)
