@@ -77,6 +77,7 @@ def run(
         "command": doc["command"],
         "date": doc["date"],
         "load_average_at_start": doc["machine"].get("load_average_at_start"),
+        "rounds": rounds,
     }
     for wid in workloads:
         wplan = (plan or {}).get(wid, {})

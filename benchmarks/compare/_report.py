@@ -308,9 +308,16 @@ def _commands(doc: dict[str, Any]) -> list[str]:
 def compare_section(
     doc: dict[str, Any], title: str = "Comparison with PyHessian, curvlinops and hessian-eigenthings"
 ) -> str:
-    s = doc["settings"]
+    s = dict(doc["settings"])
     v = doc["versions"]
     mach = doc["machine"]
+    # Merged runs may differ in rounds: the header gives the usual number, sections the exceptions.
+    rounds = [
+        t.get("measured_by", {}).get("rounds", s["rounds"])
+        for w in doc["workloads"].values()
+        for t in w["tasks"].values()
+    ]
+    s["rounds"] = max(set(rounds), key=rounds.count) if rounds else s["rounds"]
     lines = [
         f"## {title}",
         "",
@@ -343,6 +350,18 @@ def compare_section(
             f"{w.get('cap_factor', s['cap_factor']):g}× eigenscope's products.",
             "",
         ]
+        fewer = {
+            task: t["measured_by"]["rounds"]
+            for task, t in w["tasks"].items()
+            if t.get("measured_by", {}).get("rounds", s["rounds"]) != s["rounds"]
+        }
+        if fewer:
+            lines += [
+                "Timed in fewer rounds here (one product costs seconds on this CPU): "
+                + ", ".join(f"{task} {n} round(s)" for task, n in fewer.items())
+                + ".",
+                "",
+            ]
         ref = w.get("reference", {})
         if ref:
             top = ref.get("top", {}).get("eigenvalues", [])
