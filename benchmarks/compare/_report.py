@@ -263,7 +263,7 @@ def decomposition(doc: dict[str, Any]) -> list[str]:
                     split(
                         wid,
                         mt["eigenscope"]["timing"],
-                        d["equal"]["1"]["pyhessian"]["timing"],
+                        mt.get("pyhessian", d["equal"]["1"]["pyhessian"])["timing"],
                         mt.get("ratio_vs_eigenscope"),
                         "density, matched accuracy",
                     )
