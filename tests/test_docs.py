@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "docs").glob("**/*.md"))
 EXAMPLES = sorted((ROOT / "examples").glob("quickstart*.py"))
 
+
 def python_blocks(text: str) -> list[str]:
     """The ```python blocks of a Markdown text, without those preceded by ``<!-- skip -->``."""
     blocks = []
