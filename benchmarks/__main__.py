@@ -69,6 +69,19 @@ QUICK_PLAN: dict[str, dict] = {
 }
 
 
+def _command(argv: list[str]) -> str:
+    """The command line as recorded in the results, without ``--output`` (a local path)."""
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--output":
+            skip = True
+        elif not a.startswith("--output="):
+            kept.append(a)
+    return " ".join(["python -m benchmarks", *kept])
+
+
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.compare import _report, _tasks
 
@@ -130,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             min_cap=30 if args.quick else 200,
             tools=tuple(t.strip() for t in args.tools.split(",") if t.strip()),
             reference_dir=reference_dir,
-            command="python -m benchmarks" + ("" if not sys.argv[1:] else " " + " ".join(sys.argv[1:])),
+            command=_command(sys.argv[1:]),
         )
     if output is not None and not args.no_page:
         print(f"wrote {_report.write_page(RESULTS, PAGE)}")
