@@ -35,8 +35,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 PAGE = ROOT / "docs" / "benchmarks.md"
 
 # What the default CPU run does per workload. A product on W1 (a ResNet over 512 images)
-# costs ~5-10 s on this shared 2-core CPU, ~100x one on W3, and a Transformer product on W2
-# ~1 s: the full task list fits the time budget on W3 only. Cells left out are listed as
+# costs ~2.5-3.5 s on this 2-core CPU, ~100x one on W3, and a Transformer product on W2
+# ~0.6-0.8 s: the full task list fits the time budget on W3 only. Cells left out are listed as
 # "not run" with this reason; `--only`/`--workloads` run them, `--size large` on a GPU.
 _BUDGET = "CPU time budget: one product costs {} s here; run it with --workloads {} --only <task>"
 CPU_PLAN: dict[str, dict] = {
@@ -44,13 +44,13 @@ CPU_PLAN: dict[str, dict] = {
         "tasks": ("density",),
         "extra": {"density_probes": (1,)},
         "reference_density": (200, 2),
-        "why": _BUDGET.format("~5-10", "W1"),
+        "why": _BUDGET.format("~2.5-3.5", "W1"),
     },
     "W2": {
         "tasks": ("top1", "top5", "smallest", "density"),
         "extra": {"density_probes": (1,)},
         "reference_density": (200, 2),
-        "why": _BUDGET.format("~1", "W2"),
+        "why": _BUDGET.format("~0.6-0.8", "W2"),
     },
     "W3": {"cap_factor": 25.0, "extra": {"density_probes": (1, 8), "pyhessian_trace_samples": 30}},
 }
