@@ -284,16 +284,14 @@ def decomposition(doc: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|",
         *rows,
         "",
-        "At equal density settings both tools make the same products, so the ratio is the cost of one product: "
-        "with cached graphs ours is the second backward pass alone, which is 55–75 % of a full Hessian-vector "
-        "product on these models (measured by `python -m benchmarks.bench_torch_adapters`), a ceiling of about "
-        "1.4× on the ResNet and the Transformer and 1.8× on Wide&Deep. A block of probes does not lower the "
-        "per-vector cost on this CPU (a batched double-backward ran no faster than a loop); it is where a GPU "
-        "should gain. At matched density accuracy on W1 and W2 no shorter one-probe run reached PyHessian's L1 "
-        "distance (on their wide spectra the narrow smoothing of PyHessian's plotting convention makes the "
-        "distance grow as soon as there are fewer nodes), so the matched setting is the equal one. Top-1 on W3: "
-        "the leading eigenvalue is 2.5× the next one, so power iteration is done after 6 products and Lanczos "
-        "needs 7 for this seed; one product is 1.4× cheaper, which is not enough for 1.5×.",
+        "At equal density settings both tools make the same products, so the ratio is the cost of one product "
+        "(the s/product column): with cached graphs ours is the second backward pass alone, whose share of a "
+        "full Hessian-vector product the PyTorch adapters section measures per model. A block of probes lowers "
+        "the per-vector cost only where a batched double backward beats a loop (on this CPU it did not). At "
+        "matched density accuracy eigenscope may pick fewer steps or more probes; when no shorter run reaches "
+        "PyHessian's L1 distance the matched setting is the equal one and so are its runs. Where the products "
+        "ratio is near 1 (a top eigenvalue well separated from the next, which power iteration finds fast), the "
+        "time ratio is about the cost ratio of one product.",
         "",
     ]
 
