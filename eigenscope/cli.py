@@ -8,14 +8,18 @@ line and from ``--config file.toml`` (same keys; the command line wins).
 Errors in the input (an unknown module or factory, a checkpoint that does not match the
 model, an empty data factory, an output directory that cannot be written, ...) are
 reported as one line on stderr with exit status 1 (2 for a malformed command line);
-``--traceback`` shows the full traceback instead.
+``--traceback`` shows the full traceback instead. SIGINT (Ctrl-C) and SIGTERM stop the
+command with one line on stderr and exit status 130 or 143; the output directory keeps the
+previous run's results.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -63,6 +67,14 @@ class _Parser(argparse.ArgumentParser):
 
 class _UsageError(Exception):
     pass
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that every cleanup on the way out runs.
+
+    A BaseException: ``except Exception`` around a user's factory must not turn it into
+    an error message about the factory.
+    """
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +168,9 @@ def _read_toml(path: str) -> dict[str, Any]:
         raise CLIError(f"--config: file {path!r} does not exist") from None
     except OSError as exc:
         raise CLIError(f"--config: cannot read {path!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        # A binary file: the decoder's message would quote bytes of it.
+        raise CLIError(f"--config: {path!r} is not a TOML file (it is not UTF-8 text)") from None
     except tomllib.TOMLDecodeError as exc:
         raise CLIError(f"--config: {path!r} is not valid TOML: {exc}") from None
 
@@ -215,6 +230,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv
         The arguments after the program name (default ``sys.argv[1:]``).
     """
+    try:
+        # First of all, before the slow imports (torch takes seconds): a Ctrl-C at any
+        # moment from here on is one line and status 130, never a traceback.
+        previous = _catch_signals()
+        try:
+            return _main(argv)
+        finally:
+            _restore_signals(previous)
+    except KeyboardInterrupt:
+        return _stopped("interrupted", 130)
+    except _Terminated:
+        return _stopped("terminated", 143)
+
+
+def _catch_signals() -> dict[int, Any]:
+    """SIGINT raises KeyboardInterrupt and SIGTERM :class:`_Terminated`; return the handlers replaced.
+
+    A signal the parent process ignores (``nohup``, a background job) stays ignored; from
+    a thread other than the main one, handlers cannot be set and stay as they are.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: dict[int, Any] = {}
+    for sig, handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, _raise_terminated)):
+        current = signal.getsignal(sig)
+        if current is not None and current != signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
+def _stopped(what: str, status: int) -> int:
+    """Clean up after SIGINT or SIGTERM and say so in one line."""
+    # The run removes its staging folder on the way out; this catches a signal that came
+    # in the moment before it could.
+    output = sys.modules.get(f"{__package__}.analysis._output")
+    if output is not None:
+        output.remove_staging()
+    sys.stderr.write(f"{PROG}: {what}\n")
+    sys.stderr.flush()
+    return status
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     stdout, stderr = sys.stdout, sys.stderr
     parser = build_parser()
@@ -253,8 +320,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if show_traceback:
             raise
         return _fail(str(exc), stderr)
-    except KeyboardInterrupt:
-        return _fail("interrupted", stderr, 130)
     except Exception as exc:
         # Anything else is either a bug or a problem deep in the user's model: say what it
         # was in one line; --traceback shows where.

@@ -57,7 +57,7 @@ def test_user_model_run_writes_results_and_figures(tmp_path, capsys):
     for fig in ("density", "stem", "loss_along_eigenvectors", "loss_surface"):
         assert {f"{fig}.png", f"{fig}.svg"} <= names
         assert (out / f"{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not any(n.startswith(".eigenscope-") for n in names)  # the staging folder is gone
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the staging folder next to it is gone
     assert "eigenscope analyze: Hessian" in stdout and "top-3 eigenvalues (LA)" in stdout
     assert stderr == ""  # --quiet: no progress bars
 

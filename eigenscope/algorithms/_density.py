@@ -10,8 +10,9 @@ import numpy as np
 from .. import backends
 from ..backends import Array, Seed
 from ..linop import aslinearoperator, deflate
-from ._eigsh import eigsh
-from ._lanczos import _check_square_symmetric, clamp_steps, run_recurrence, tridiagonal_eigh
+from . import _checks
+from ._eigsh import WHICH_CHOICES, eigsh
+from ._lanczos import REORTH_CHOICES, _check_square_symmetric, clamp_steps, run_recurrence, tridiagonal_eigh
 
 KERNELS = ("gaussian", "lorentzian")
 
@@ -173,6 +174,15 @@ def spectral_density(
     ``(I − VVᵀ) A (I − VVᵀ)`` with probes projected off V, and put the outliers
     back as exact atoms of mass ``1/n`` (the SLQ part then carries ``(n − k)/n``).
 
+    Guarantee: per probe, the Gauss rule is exact for polynomials of degree
+    ``≤ 2m − 1`` (to rounding), also after breakdown — a probe whose Krylov space
+    is invariant after d < m steps (a low-rank or few-distinct-eigenvalue matrix)
+    gives the exact discrete measure of that probe with d nodes. Products are
+    normalized by a power of two, so ``c·A`` gives nodes ``c ×`` those of A at any
+    scale whose products stay finite in the dtype; a product with NaN or Inf raises
+    ``FloatingPointError`` naming the step. The outliers deflated are verified by
+    :func:`eigsh` (the k most extreme, multiplicities included).
+
     Parameters
     ----------
     A
@@ -180,7 +190,7 @@ def spectral_density(
     num_steps
         Lanczos steps per probe, m (seed 003 uses 100); clamped to n with a warning.
     num_probes
-        Number of probe vectors; more probes reduce the variance of the density.
+        Number of probe vectors (an integer ≥ 1); more probes reduce the variance of the density.
     seed, probes
         Seed for the probes, or the probes themselves, shape (n, num_probes).
     distribution
@@ -193,7 +203,8 @@ def spectral_density(
         many steps, which duplicates converged Ritz values — harmless for
         smooth moments, misleading for counting eigenvalues).
     deflate_outliers, outlier_which
-        Number of outliers to deflate exactly, and which end (``"LA"``, ``"LM"``, ...).
+        Number of outliers to deflate exactly (an integer in ``[0, n − 1]``), and which
+        end (``"LA"``, ``"LM"``, ...).
 
     Returns
     -------
@@ -201,18 +212,25 @@ def spectral_density(
         Cost: ``num_steps · num_probes`` matvecs (fewer after breakdown), plus
         the products of ``eigsh`` when deflating.
     """
+    who = "spectral_density"
     op = aslinearoperator(A)
-    _check_square_symmetric(op, "spectral_density")
+    _checks.nonempty(op, who)
+    _check_square_symmetric(op, who)
     n = op.shape[0]
-    if num_probes < 1:
-        raise ValueError(f"num_probes must be at least 1, got {num_probes}")
+    num_probes = _checks.count(num_probes, "num_probes", who)
+    distribution = _checks.choice(distribution, "distribution", ("rademacher", "normal", "gaussian"), who)
+    reorth = _checks.choice(reorth, "reorth", REORTH_CHOICES, who)
+    k = _checks.count(deflate_outliers, "deflate_outliers", who, minimum=0, maximum=n - 1)
+    if k > 0:
+        outlier_which = _checks.choice(outlier_which, "outlier_which", WHICH_CHOICES, who)
     xp = op.xp
     if probes is None:
         rng = backends.random_source(seed, xp=xp, device=op.device)
         probes = rng.probes((n, num_probes), op.dtype, distribution)
     else:
-        op._check_operand(probes, 2, n, "spectral_density probes")
-    k = int(deflate_outliers)
+        op._check_operand(probes, 2, n, f"{who} probes")
+        _checks.finite_probes(op, probes, who)
+    m = clamp_steps(num_steps, n - k, who)
     extra = 0
     outliers = np.zeros(0)
     if k > 0:
@@ -222,8 +240,7 @@ def spectral_density(
         v = top.eigenvectors
         op = deflate(op, v)
         probes = probes - v @ (v.T @ probes)
-    m = clamp_steps(num_steps, n - k)
-    rec = run_recurrence(op, probes, m, reorth=reorth)
+    rec = run_recurrence(op, probes, m, reorth=reorth, who=who)
     p = probes.shape[1]
     width = rec.alpha.shape[1]
     nodes = np.zeros((p, width + k))

@@ -12,6 +12,9 @@ from .. import backends
 from .._warnings import EigenscopeWarning
 from ..backends import Array, Seed
 from ..linop import LinearOperator, aslinearoperator
+from . import _checks
+from ._orth import row_norms
+from ._scaling import NormalizedProducts
 
 REORTH_CHOICES = ("full", "host", "local")
 
@@ -113,10 +116,9 @@ def check_symmetric_numerically(op: LinearOperator, seed: Seed = None) -> None:
         )
 
 
-def clamp_steps(num_steps: int, n: int) -> int:
+def clamp_steps(num_steps: int, n: int, who: str = "lanczos") -> int:
     """``min(num_steps, n)`` with a warning when clamped (a Krylov space has at most n dimensions)."""
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be at least 1, got {num_steps}")
+    num_steps = _checks.count(num_steps, "num_steps", who)
     if num_steps > n:
         warnings.warn(
             f"num_steps={num_steps} exceeds the dimension n={n}; clamped to {n}",
@@ -130,7 +132,9 @@ def clamp_steps(num_steps: int, n: int) -> int:
 _DGKS = float(1 / np.sqrt(2))  # a second pass when one pass cut the norm below this share
 
 
-def run_recurrence(op: LinearOperator, starts: Array, num_steps: int, *, reorth: str = "full") -> _Recurrence:
+def run_recurrence(
+    op: LinearOperator, starts: Array, num_steps: int, *, reorth: str = "full", who: str = "lanczos"
+) -> _Recurrence:
     """Run independent Lanczos recurrences from the columns of ``starts`` (n, p) at once.
 
     Each step applies ``op.matmat`` once to the p current vectors. With
@@ -148,6 +152,10 @@ def run_recurrence(op: LinearOperator, starts: Array, num_steps: int, *, reorth:
     after many steps (harmless for the quadrature of smooth functions, wrong
     for counting eigenvalues).
 
+    Products are divided by a power of two fixed at the first one (see
+    :class:`~eigenscope.algorithms._scaling.NormalizedProducts`), so no norm over- or
+    underflows at any scale; ``alpha`` and ``beta`` are scaled back. Norms are
+    contiguous pairwise sums, accurate in float32 at n = 10⁷.
     Per step only ``alpha`` and ``beta`` (2p scalars) cross to the host.
     A start vector whose recurrence breaks down (β ≈ 0: an invariant subspace)
     is frozen at zero; the run ends early once all have.
@@ -159,12 +167,17 @@ def run_recurrence(op: LinearOperator, starts: Array, num_steps: int, *, reorth:
     p = starts.shape[1]
     eps = backends.finfo_eps(xp, op.dtype)
     static = backends.prefers_static_shapes(xp)
+    products = NormalizedProducts(op, who)
 
-    norms = xp.linalg.vector_norm(starts, axis=0)
-    start_norms = backends.to_numpy(norms).astype(np.float64)
-    if not np.all(np.isfinite(start_norms)) or np.any(start_norms == 0):
-        raise ValueError("start vectors must be finite and nonzero")
-    q = xp.asarray(starts.T / norms[:, None])  # (p, n): rows are the current vectors
+    # Divide by the largest entry first: ‖v‖ of a vector of size 1e30 would overflow float32.
+    peaks = xp.max(xp.abs(starts), axis=0)
+    peaks_host = backends.to_numpy(peaks).astype(np.float64)
+    if not np.all(np.isfinite(peaks_host)) or np.any(peaks_host == 0):
+        raise ValueError(f"{who}: start vectors must be finite and nonzero")
+    rows = xp.asarray(starts.T / peaks[:, None])
+    norms = row_norms(xp, rows)
+    start_norms = backends.to_numpy(norms).astype(np.float64) * peaks_host
+    q = rows / norms[:, None]  # (p, n): rows are the current vectors
     q_prev = xp.zeros_like(q)
     basis = xp.zeros((p, num_steps, n), dtype=op.dtype, device=op.device) if reorth == "full" else None
     host_basis = np.zeros((p, num_steps, n), dtype=backends.dtype_name(op.dtype)) if reorth == "host" else None
@@ -179,7 +192,7 @@ def run_recurrence(op: LinearOperator, starts: Array, num_steps: int, *, reorth:
     beta_prev = xp.zeros((p,), dtype=op.dtype, device=op.device)
 
     for j in range(num_steps):
-        w = op.matmat(xp.asarray(q.T)).T  # (p, n)
+        w = products.matmat(xp.asarray(q.T)).T  # (p, n), divided by the scale s
         num_matvecs += p
         if basis is not None:
             basis = backends.set_index(basis, (slice(None), j, slice(None)), q)
@@ -196,11 +209,11 @@ def run_recurrence(op: LinearOperator, starts: Array, num_steps: int, *, reorth:
             # for p > 1 (8 probes, n = 1.5e5, 100 steps: 40 s of re-orthogonalization vs 5.8 s).
             a = xp.sum(q * w, axis=1)
             w = w - a[:, None] * q - beta_prev[:, None] * q_prev
-            before = xp.linalg.vector_norm(w, axis=1)
+            before = row_norms(xp, w)
             coef = w[:, None, :] @ xp.matrix_transpose(stored)
             w = w - (coef @ stored)[:, 0, :]
             a = a + coef[:, 0, j]
-            after = xp.linalg.vector_norm(w, axis=1)
+            after = row_norms(xp, w)
             if bool(np.any(backends.to_numpy(after <= _DGKS * before))):
                 coef2 = w[:, None, :] @ xp.matrix_transpose(stored)
                 w = w - (coef2 @ stored)[:, 0, :]
@@ -223,10 +236,10 @@ def run_recurrence(op: LinearOperator, starts: Array, num_steps: int, *, reorth:
             corr = xp.sum(q * w, axis=1)  # one local re-orthogonalization against q_j
             w = w - corr[:, None] * q
             a = a + corr
-        b = xp.linalg.vector_norm(w, axis=1)
+        b = row_norms(xp, w)
         ab = backends.to_numpy(xp.stack([a, b])).astype(np.float64)  # the only host transfer per step
         if not np.all(np.isfinite(ab)):
-            raise FloatingPointError(f"Lanczos step {j + 1}: the operator product returned NaN or Inf")
+            raise products.nonfinite(f", Lanczos step {j + 1}")
         alpha[active, j] = ab[0, active]
         beta[active, j] = ab[1, active]
         lengths[active] = j + 1
@@ -251,8 +264,8 @@ def run_recurrence(op: LinearOperator, starts: Array, num_steps: int, *, reorth:
     if basis is not None and steps_run < num_steps:
         basis = basis[:, :steps_run, :]
     return _Recurrence(
-        alpha=alpha[:, :steps_run],
-        beta=beta[:, :steps_run],
+        alpha=alpha[:, :steps_run] * products.scale,
+        beta=beta[:, :steps_run] * products.scale,
         lengths=lengths,
         breakdown=breakdown,
         basis=basis,
@@ -291,16 +304,25 @@ def lanczos(
     ends the run after d steps and is a success: the d Ritz values are exact
     eigenvalues and ``breakdown`` is True.
 
+    Guarantee: ``ritz_residuals`` are the true ``‖A yᵢ − θᵢ yᵢ‖`` to rounding
+    (norms are accurate at any n, products are normalized by a power of two, so
+    results for ``c·A`` are ``c ×`` those for A), hence an eigenvalue of A lies
+    within ``ritz_residuals[i]`` of each ``θᵢ``. What a single Krylov sequence
+    cannot tell: the multiplicity of an eigenvalue (one copy of each distinct
+    eigenvalue is seen), nor, after breakdown, anything outside the invariant
+    subspace. For the k most extreme eigenvalues with multiplicities, use
+    :func:`eigenscope.eigsh`, which verifies exactly that.
+
     Parameters
     ----------
     A
         Symmetric operator (or anything :func:`eigenscope.aslinearoperator` accepts), n×n.
     num_steps
-        m; clamped to n with an :class:`~eigenscope.EigenscopeWarning`.
+        m, an integer ≥ 1; clamped to n with an :class:`~eigenscope.EigenscopeWarning`.
     seed
         Seed for the Gaussian start vector (int, NumPy/torch generator, JAX key).
     v0
-        Start vector (n,) of the operator's backend; skips the draw.
+        Start vector (n,) of the operator's backend, finite and nonzero; skips the draw.
     reorth
         ``"full"`` (stores the basis on the device: m·n numbers), ``"host"``
         (the same basis in host memory, a NumPy array; 2 vector transfers per
@@ -316,10 +338,13 @@ def lanczos(
     LanczosResult
         Cost: ``num_steps`` matvecs (fewer after breakdown), plus 2 with ``check_symmetric``.
     """
+    who = "lanczos"
     op = aslinearoperator(A)
-    _check_square_symmetric(op, "lanczos")
+    _checks.nonempty(op, who)
+    _check_square_symmetric(op, who)
+    reorth = _checks.choice(reorth, "reorth", REORTH_CHOICES, who)
     n = op.shape[0]
-    m = clamp_steps(num_steps, n)
+    m = clamp_steps(num_steps, n, who)
     extra = 0
     if check_symmetric:
         check_symmetric_numerically(op, seed)
@@ -327,9 +352,10 @@ def lanczos(
     if v0 is None:
         v0 = backends.random_source(seed, xp=op.xp, device=op.device).normal((n, 1), op.dtype)
     else:
-        op._check_operand(v0, 1, n, "lanczos v0")
-        v0 = v0[:, None]
-    rec = run_recurrence(op, v0, m, reorth=reorth)
+        if getattr(v0, "ndim", None) == 2:
+            raise ValueError(f"{who}: v0 must be a vector of shape ({n},), got shape {tuple(v0.shape)}")
+        v0 = _checks.start_block(op, v0, "v0", who)
+    rec = run_recurrence(op, v0, m, reorth=reorth, who=who)
     length = int(rec.lengths[0])
     alpha = rec.alpha[0, :length]
     beta_full = rec.beta[0, :length]

@@ -24,7 +24,17 @@ from typing import Any, TextIO
 import numpy as np
 
 from .._warnings import EigenscopeWarning
-from ._loading import JobError, describe, load_data, load_model, num_classes, one_line, resolve_loss, to_device
+from ._loading import (
+    JobError,
+    describe,
+    load_data,
+    load_model,
+    num_classes,
+    one_line,
+    read_checkpoint_file,
+    resolve_loss,
+    to_device,
+)
 from ._output import OutputDir, jsonable
 from ._progress import CountingOperator, ProgressFactory, no_progress, tqdm_progress
 from ._settings import AnalyzeSettings, default_threads
@@ -149,7 +159,7 @@ def _run(settings: AnalyzeSettings, progress: ProgressFactory, argv: list[str] |
                 "settings": {
                     **dataclasses.asdict(settings),
                     "k_bottom": extra["k_bottom"],
-                    "num_classes": inputs.num_classes,
+                    "num_classes": extra["options"]["num_classes"],  # the K used (None: the outlier ratio uses --k)
                     "threads": default_threads(settings),
                     "compare": extra["compare"],
                 },
@@ -239,6 +249,9 @@ def _load_inputs(settings: AnalyzeSettings) -> _Inputs:
         heldout = [to_device(b, device) for b in heldout]
     else:
         model = load_model(settings.model, settings.checkpoint)
+        for path in settings.track:
+            # Read now (and again when tracked): a bad file stops the run before the long part.
+            read_checkpoint_file(path, "--track")
         train = load_data(settings.data, "--data")
         heldout = load_data(settings.heldout, "--heldout") if settings.heldout else None
         loss_fn = resolve_loss(settings.loss)
@@ -246,10 +259,40 @@ def _load_inputs(settings: AnalyzeSettings) -> _Inputs:
     dtype = {"float32": torch.float32, "float64": torch.float64}.get(settings.dtype or "")
     model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device=device)
     try:
-        classes = settings.num_classes or num_classes(model, train)
+        detected = num_classes(model, train)
     except Exception as exc:
         raise JobError(f"the model fails on the first batch of --data: {describe(exc)}") from exc
+    _check_sizes(settings, _num_params(model), detected)
+    classes = settings.num_classes if settings.num_classes is not None else detected
     return _Inputs(model, loss_fn, train, heldout, source, classes, device)
+
+
+def _num_params(model: Any) -> int:
+    """The size of the matrices: the number of trainable parameters (as the operators select them)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _check_sizes(settings: AnalyzeSettings, n: int, classes: int | None) -> None:
+    """Refuse ``--k``, ``--k-bottom`` and ``--num-classes`` that do not fit the model.
+
+    Checked before training and before anything is written, so a typo costs nothing.
+    ``classes`` is the number of classes read off the model's outputs (None when the
+    targets are not class labels).
+    """
+    if n == 0:
+        return  # no trainable parameter: building the operator says so
+    for flag, value in (("--k", settings.k), ("--k-bottom", settings.k_bottom)):
+        if value is not None and value >= n:
+            raise JobError(f"{flag} {value} must be smaller than the number of parameters ({n})")
+    wanted = settings.num_classes
+    if wanted is None:
+        return
+    if classes is not None and classes < n:
+        high, why = classes, f"the model has {classes} outputs per sample"
+    else:
+        high, why = n - 1, f"it must be smaller than the number of parameters ({n})"
+    if not 1 <= wanted <= high:
+        raise JobError(f"--num-classes {wanted} is outside the allowed range [1, {high}]: {why}")
 
 
 def _train_demo(
@@ -297,11 +340,11 @@ def _analyze(settings: AnalyzeSettings, inputs: _Inputs, progress: ProgressFacto
     except (TypeError, ValueError, FloatingPointError, RuntimeError) as exc:
         raise JobError(f"cannot build the {settings.matrix} operator: {one_line(exc)}") from exc
     n = op.shape[0]
-    if settings.k >= n:
-        raise JobError(f"--k {settings.k} must be smaller than the number of parameters ({n})")
+    _check_sizes(settings, n, None)  # again, on the operator's own size
     k_bottom = settings.k_bottom
     if k_bottom is None:
-        k_bottom = 3 if settings.matrix == "hessian" else 0  # GGN and M are PSD: nothing below zero
+        # GGN and M are PSD: nothing below zero. A tiny model gets what it has.
+        k_bottom = min(3 if settings.matrix == "hessian" else 0, n - 1)
     options = {
         "k": settings.k,
         "num_steps": settings.steps,
@@ -311,7 +354,7 @@ def _analyze(settings: AnalyzeSettings, inputs: _Inputs, progress: ProgressFacto
     }
     report = analyze_curvature(
         op,
-        k_bottom=min(k_bottom, n - 1),
+        k_bottom=k_bottom,
         trace_matvecs=settings.trace_matvecs,
         gradient=gradient,
         progress=progress,
@@ -484,8 +527,7 @@ def _figures(
     written: dict[str, list[str]] = {}
     try:
         for name, make in jobs:
-            paths = _plots.save_figure(make(), out.tmp / name)
-            out.files.extend(p.name for p in paths)
+            paths = _plots.save_figure(make(), out.file(name))
             written[name] = [p.name for p in paths]
             bar.update(1)
     finally:

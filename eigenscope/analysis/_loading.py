@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,11 +104,61 @@ def load_model(spec: str, checkpoint: str | None = None) -> Any:
     if not isinstance(model, nn.Module):
         raise JobError(f"--model: {spec}() returned a {type(model).__name__}, not a torch.nn.Module")
     if checkpoint is not None:
+        state = read_checkpoint_file(checkpoint, "--checkpoint")
         try:
-            load_checkpoint(model, checkpoint)
-        except (OSError, ValueError) as exc:
-            raise JobError(f"--checkpoint: {one_line(exc)}") from exc
+            load_checkpoint(model, state)
+        except ValueError as exc:
+            raise JobError(f"--checkpoint {checkpoint!r}: {one_line(exc)}") from exc
     return model
+
+
+_STATE_DICTS_ONLY = (
+    "eigenscope loads only state dicts of tensors, written by torch.save(model.state_dict(), FILE), "
+    "and runs no code from the file"
+)
+
+
+def read_checkpoint_file(path: str, flag: str) -> dict[str, Any]:
+    """The state dict in the file ``path``; a :class:`JobError` saying what is wrong with the file if none.
+
+    torch's own messages for a file it refuses suggest ``weights_only=False``, that is,
+    running code from the file: the messages here say what the file is instead.
+    """
+    from ._matrices import read_checkpoint
+
+    _check_readable(path, flag)
+    try:
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols on its way to refusing a file: the one line below says it all.
+            warnings.simplefilter("ignore")
+            return read_checkpoint(path)
+    except ValueError as exc:
+        if exc.__cause__ is None:  # read, but not a mapping of names to tensors
+            raise JobError(f"{flag}: {one_line(exc)}; {_STATE_DICTS_ONLY}") from exc
+        raise JobError(f"{flag}: cannot read checkpoint {path!r}: {_unreadable(exc.__cause__)}") from exc
+
+
+def _check_readable(path: str, flag: str) -> None:
+    if os.path.isdir(path):
+        raise JobError(f"{flag}: {path!r} is a directory, not a checkpoint file")
+    if not os.path.exists(path):
+        raise JobError(f"{flag}: checkpoint {path!r} does not exist")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise JobError(f"{flag}: cannot read checkpoint {path!r}: {exc.strerror or exc}") from exc
+
+
+def _unreadable(cause: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` failed, in eigenscope's words."""
+    text = str(cause)
+    if "Unsupported global" in text or "can still be loaded" in text:
+        return (
+            "it holds pickled Python objects besides tensors (a whole model saved with torch.save(model)?); "
+            + _STATE_DICTS_ONLY
+        )
+    return f"it is not a PyTorch checkpoint, or a damaged one; {_STATE_DICTS_ONLY}"
 
 
 def one_line(exc: BaseException) -> str:

@@ -54,14 +54,20 @@ class AnalyzeSettings:
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise JobError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
-        for name in ("k_bottom", "trace_matvecs", "landscape_points", "surface_points", "num_classes"):
+        for name in ("k_bottom", "trace_matvecs", "landscape_points", "surface_points"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 raise JobError(f"--{name.replace('_', '-')} must be an integer >= 0, got {value!r}")
+        classes = self.num_classes
+        if classes is not None and (not isinstance(classes, int) or isinstance(classes, bool)):
+            # its range, [1, number of classes], is checked once the model is loaded
+            raise JobError(f"--num-classes must be an integer, got {classes!r}")
         if not all(isinstance(e, int) and not isinstance(e, bool) and e >= 0 for e in self.track_epochs):
             raise JobError(f"--track-epochs must be integers >= 0, got {self.track_epochs!r}")
         if self.trace_matvecs and self.trace_matvecs < 3:
             raise JobError(f"--trace-matvecs must be 0 or at least 3, got {self.trace_matvecs}")
+        if not isinstance(self.out, str) or not self.out:
+            raise JobError(f"--out must name a directory, got {self.out!r}")
         if self.dtype not in (None, "float32", "float64"):
             raise JobError(f"--dtype must be float32 or float64, got {self.dtype!r}")
         if self.model is None and (self.data is not None or self.checkpoint is not None or self.track):

@@ -2,7 +2,9 @@
 
 Nothing is formed: each result multiplies by its parts. Parts must share the
 backend, device and dtype (``TypeError`` otherwise) and have matching shapes
-(``ValueError`` otherwise).
+(``ValueError`` otherwise). Each part's result is checked as it comes (shape,
+backend, dtype, device), so a part that returns a wrong result is named instead
+of being broadcast into the whole.
 """
 
 from __future__ import annotations
@@ -32,6 +34,22 @@ def _like(op: LinearOperator) -> dict[str, Any]:
     return {"dtype": op.dtype, "device": op.device, "xp": op.xp}
 
 
+def _same_form(op: LinearOperator) -> dict[str, Any]:
+    """Everything ``op`` declares, for an operator that keeps its shape and symmetry (α A, A − σ I, deflation)."""
+    return {"shape": op.shape, "symmetric": op.symmetric, "nonsymmetric_reason": op.nonsymmetric_reason, **_like(op)}
+
+
+def _part_reason(parts: list[LinearOperator], what: str) -> str | None:
+    """The first non-symmetric part's :attr:`~LinearOperator.nonsymmetric_reason`, saying which part."""
+    for i, part in enumerate(parts):
+        if not part.symmetric:
+            return f"in {what} {i}, {part.nonsymmetric_reason}"
+    return None
+
+
+_PRODUCT_REASON = "it is a product A B, which is declared symmetric only in the forms Aᵀ A, A Aᵀ and A A (A symmetric)"
+
+
 class SumOperator(LinearOperator):
     """``A₁ + A₂ + …``: a product costs one product of each term."""
 
@@ -40,19 +58,24 @@ class SumOperator(LinearOperator):
         shapes = {t.shape for t in terms}
         if len(shapes) != 1:
             raise ValueError(f"sum: operators of different shapes {sorted(shapes)}")
-        super().__init__(shape=terms[0].shape, symmetric=all(t.symmetric for t in terms), **_like(terms[0]))
+        super().__init__(
+            shape=terms[0].shape,
+            symmetric=all(t.symmetric for t in terms),
+            nonsymmetric_reason=_part_reason(terms, "the term"),
+            **_like(terms[0]),
+        )
         self.terms = terms
 
     def _matmat(self, x: Array) -> Array:
-        y = self.terms[0]._matmat(x)
+        y = self.terms[0]._apply_matmat(x)
         for t in self.terms[1:]:
-            y = y + t._matmat(x)
+            y = y + t._apply_matmat(x)
         return y
 
     def _rmatmat(self, y: Array) -> Array:
-        x = self.terms[0]._rmatmat(y)
+        x = self.terms[0]._apply_rmatmat(y)
         for t in self.terms[1:]:
-            x = x + t._rmatmat(y)
+            x = x + t._apply_rmatmat(y)
         return x
 
 
@@ -60,15 +83,15 @@ class ScaledOperator(LinearOperator):
     """``α A`` for a real scalar α."""
 
     def __init__(self, op: LinearOperator, alpha: float) -> None:
-        super().__init__(shape=op.shape, symmetric=op.symmetric, **_like(op))
+        super().__init__(**_same_form(op))
         self.op = op
         self.alpha = float(alpha)
 
     def _matmat(self, x: Array) -> Array:
-        return self.alpha * self.op._matmat(x)
+        return self.alpha * self.op._apply_matmat(x)
 
     def _rmatmat(self, y: Array) -> Array:
-        return self.alpha * self.op._rmatmat(y)
+        return self.alpha * self.op._apply_rmatmat(y)
 
 
 class ProductOperator(LinearOperator):
@@ -84,29 +107,31 @@ class ProductOperator(LinearOperator):
             or (isinstance(b, TransposeOperator) and b.op is a)
             or (a is b and a.symmetric)
         )
-        super().__init__(shape=(a.shape[0], b.shape[1]), symmetric=sym, **_like(a))
+        super().__init__(shape=(a.shape[0], b.shape[1]), symmetric=sym, nonsymmetric_reason=_PRODUCT_REASON, **_like(a))
         self.a = a
         self.b = b
 
     def _matmat(self, x: Array) -> Array:
-        return self.a._matmat(self.b._matmat(x))
+        return self.a._apply_matmat(self.b._apply_matmat(x))
 
     def _rmatmat(self, y: Array) -> Array:
-        return self.b._rmatmat(self.a._rmatmat(y))
+        return self.b._apply_rmatmat(self.a._apply_rmatmat(y))
 
 
 class TransposeOperator(LinearOperator):
     """``Aᵀ`` of a non-symmetric operator (products use ``A``'s transpose product)."""
 
     def __init__(self, op: LinearOperator) -> None:
-        super().__init__(shape=(op.shape[1], op.shape[0]), symmetric=False, **_like(op))
+        super().__init__(
+            shape=(op.shape[1], op.shape[0]), symmetric=False, nonsymmetric_reason=op.nonsymmetric_reason, **_like(op)
+        )
         self.op = op
 
     def _matmat(self, x: Array) -> Array:
-        return self.op._rmatmat(x)
+        return self.op._apply_rmatmat(x)
 
     def _rmatmat(self, y: Array) -> Array:
-        return self.op._matmat(y)
+        return self.op._apply_matmat(y)
 
 
 class ShiftedOperator(LinearOperator):
@@ -115,15 +140,15 @@ class ShiftedOperator(LinearOperator):
     def __init__(self, op: LinearOperator, sigma: float) -> None:
         if op.shape[0] != op.shape[1]:
             raise ValueError(f"shift needs a square operator, got shape {op.shape}")
-        super().__init__(shape=op.shape, symmetric=op.symmetric, **_like(op))
+        super().__init__(**_same_form(op))
         self.op = op
         self.sigma = float(sigma)
 
     def _matmat(self, x: Array) -> Array:
-        return self.op._matmat(x) - self.sigma * x
+        return self.op._apply_matmat(x) - self.sigma * x
 
     def _rmatmat(self, y: Array) -> Array:
-        return self.op._rmatmat(y) - self.sigma * y
+        return self.op._apply_rmatmat(y) - self.sigma * y
 
 
 class DeflatedOperator(LinearOperator):
@@ -138,7 +163,7 @@ class DeflatedOperator(LinearOperator):
         if op.shape[0] != op.shape[1]:
             raise ValueError(f"deflate needs a square operator, got shape {op.shape}")
         op._check_operand(v, 2, op.shape[0], "deflate basis V")
-        super().__init__(shape=op.shape, symmetric=op.symmetric, **_like(op))
+        super().__init__(**_same_form(op))
         self.op = op
         self.basis = v
 
@@ -146,10 +171,10 @@ class DeflatedOperator(LinearOperator):
         return x - self.basis @ (self.basis.T @ x)
 
     def _matmat(self, x: Array) -> Array:
-        return self._project(self.op._matmat(self._project(x)))
+        return self._project(self.op._apply_matmat(self._project(x)))
 
     def _rmatmat(self, y: Array) -> Array:
-        return self._project(self.op._rmatmat(self._project(y)))
+        return self._project(self.op._apply_rmatmat(self._project(y)))
 
 
 class BlockDiagonalOperator(LinearOperator):
@@ -161,7 +186,12 @@ class BlockDiagonalOperator(LinearOperator):
         _check_compatible(blocks, "block_diag")
         rows = sum(b.shape[0] for b in blocks)
         cols = sum(b.shape[1] for b in blocks)
-        super().__init__(shape=(rows, cols), symmetric=all(b.symmetric for b in blocks), **_like(blocks[0]))
+        super().__init__(
+            shape=(rows, cols),
+            symmetric=all(b.symmetric for b in blocks),
+            nonsymmetric_reason=_part_reason(blocks, "the block"),
+            **_like(blocks[0]),
+        )
         self.blocks = blocks
 
     def _apply(self, x: Array, transpose: bool) -> Array:
@@ -169,7 +199,7 @@ class BlockDiagonalOperator(LinearOperator):
         for blk in self.blocks:
             width = blk.shape[0] if transpose else blk.shape[1]
             part = x[start : start + width, :]
-            out.append(blk._rmatmat(part) if transpose else blk._matmat(part))
+            out.append(blk._apply_rmatmat(part) if transpose else blk._apply_matmat(part))
             start += width
         return self.xp.concat(out, axis=0)
 

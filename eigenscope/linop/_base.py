@@ -44,10 +44,11 @@ class LinearOperator:
     it. ``_rmatmat`` (``Aᵀ @ Y``) is needed only for non-symmetric operators
     that are transposed.
 
-    The public ``matvec``/``matmat``/``rmatmat``/``@`` check that the operand is
-    an array of the operator's backend, device and dtype with the right length,
-    and raise ``TypeError``/``ValueError`` naming what was expected otherwise:
-    no silent broadcasting, no silent casting between backends.
+    The public ``matvec``/``matmat``/``rmatvec``/``rmatmat``/``@`` check that the
+    operand is an array of the operator's backend, device and dtype with the right
+    length, and that the result is one of the right shape, and raise
+    ``TypeError``/``ValueError`` naming the operator, what was expected and what
+    came otherwise: no silent broadcasting, no silent casting between backends.
 
     Parameters
     ----------
@@ -58,10 +59,14 @@ class LinearOperator:
     device
         Where the operator's vectors live (as ``array_api_compat.device``).
     xp
-        The Array API namespace of the operator's vectors.
+        The Array API namespace of the operator's vectors, or the array module
+        (``numpy``, ``torch``, ...) it is resolved from.
     symmetric
         Whether the operator is real symmetric (``Aᵀ = A``); the symmetric
         eigensolvers rely on it.
+    nonsymmetric_reason
+        For a non-symmetric operator, why, when more is known than the
+        declaration (a measured asymmetry); see :attr:`nonsymmetric_reason`.
     """
 
     def __init__(
@@ -72,16 +77,17 @@ class LinearOperator:
         device: Any,
         xp: ModuleType,
         symmetric: bool,
+        nonsymmetric_reason: str | None = None,
     ) -> None:
-        if len(shape) != 2 or any(not isinstance(s, numbers.Integral) or s < 0 for s in shape):
-            raise ValueError(f"shape must be a pair of non-negative ints, got {shape!r}")
+        shape = check_shape(shape, type(self).__name__)
         if symmetric and shape[0] != shape[1]:
-            raise ValueError(f"a symmetric operator must be square, got shape {tuple(shape)}")
-        self._shape = (int(shape[0]), int(shape[1]))
+            raise ValueError(f"a symmetric operator must be square, got shape {shape}")
+        self._shape = shape
         self._dtype = backends.check_dtype(dtype)
         self._device = device
-        self._xp = xp
+        self._xp = backends.resolve_namespace(xp)  # ``numpy`` itself becomes its Array API namespace
         self._symmetric = bool(symmetric)
+        self._nonsymmetric_reason = None if symmetric else nonsymmetric_reason
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -113,6 +119,18 @@ class LinearOperator:
     def symmetric(self) -> bool:
         """Whether the operator is declared real symmetric."""
         return self._symmetric
+
+    @property
+    def nonsymmetric_reason(self) -> str | None:
+        """Why the operator is not symmetric, with the fix; ``None`` when it is symmetric.
+
+        A clause meant to follow "... needs a symmetric operator, but ": a measured
+        asymmetry for a matrix found non-symmetric by :func:`eigenscope.aslinearoperator`,
+        else the declaration ``symmetric=False``.
+        """
+        if self._symmetric:
+            return None
+        return self._nonsymmetric_reason or _DECLARED_NONSYMMETRIC
 
     @property
     def backend(self) -> str:
@@ -162,26 +180,63 @@ class LinearOperator:
         if not backends.same_device(dev, self._device):
             raise TypeError(f"{what} expected an array on device {self._device}, got one on {dev}")
 
+    def _check_result(self, y: Any, shape: tuple[int, ...], what: str) -> Array:
+        """Return ``y`` if it is an array of the operator's backend, dtype and device of
+        ``shape``; raise naming the operator, what was expected and what came otherwise.
+
+        Reads metadata only (no reduction, no host sync), so every product can afford it;
+        it stops a wrong result before arithmetic broadcasts or casts it into a plausible one.
+        """
+        try:
+            same_backend = backends.namespace(y) is self._xp
+        except TypeError:
+            same_backend = False
+        if not same_backend:
+            raise TypeError(f"{what} of {self!r} returned {_kind(y)}, expected a {self.backend} array")
+        if tuple(y.shape) != shape:
+            raise ValueError(f"{what} of {self!r} returned shape {tuple(y.shape)}, expected {shape}")
+        if y.dtype != self._dtype:
+            raise TypeError(
+                f"{what} of {self!r} returned dtype {backends.dtype_name(y.dtype)}, "
+                f"expected {backends.dtype_name(self._dtype)}"
+            )
+        dev = backends.device(y)
+        if not backends.same_device(dev, self._device):
+            raise TypeError(f"{what} of {self!r} returned an array on device {dev}, expected device {self._device}")
+        return y
+
+    # The checked products: every public product, the views and the lazy algebra
+    # (for its parts) go through these, so a wrong result is caught at the operator
+    # that produced it, whichever class that is.
+    def _apply_matvec(self, x: Array) -> Array:
+        return self._check_result(self._matvec(x), (self._shape[0],), "matvec")
+
+    def _apply_matmat(self, x: Array) -> Array:
+        return self._check_result(self._matmat(x), (self._shape[0], x.shape[1]), "matmat")
+
+    def _apply_rmatmat(self, y: Array) -> Array:
+        return self._check_result(self._rmatmat(y), (self._shape[1], y.shape[1]), "rmatmat")
+
     def matvec(self, x: Array, /) -> Array:
         """``A @ x`` for a vector ``x`` of shape ``(n,)``; returns shape ``(m,)``. One matvec."""
         self._check_operand(x, 1, self._shape[1], "matvec")
-        return self._matvec(x)
+        return self._apply_matvec(x)
 
     def matmat(self, x: Array, /) -> Array:
         """``A @ X`` for a block ``X`` of shape ``(n, b)``; returns ``(m, b)``. Costs b matvecs
         (often less wall time than b separate products)."""
         self._check_operand(x, 2, self._shape[1], "matmat")
-        return self._matmat(x)
+        return self._apply_matmat(x)
 
     def rmatvec(self, y: Array, /) -> Array:
         """``Aᵀ @ y`` for ``y`` of shape ``(m,)``."""
         self._check_operand(y, 1, self._shape[0], "rmatvec")
-        return self._rmatmat(y[:, None])[:, 0]
+        return self._apply_rmatmat(y[:, None])[:, 0]
 
     def rmatmat(self, y: Array, /) -> Array:
         """``Aᵀ @ Y`` for ``Y`` of shape ``(m, b)``."""
         self._check_operand(y, 2, self._shape[0], "rmatmat")
-        return self._rmatmat(y)
+        return self._apply_rmatmat(y)
 
     # ---- operator algebra (free functions in ``_algebra``) ---------------------
     def __matmul__(self, other: Any) -> Any:
@@ -256,16 +311,16 @@ class LinearOperator:
             return backends.from_numpy(a, xp=self._xp, dtype=self._dtype, device=self._device)
 
         def mv(v: Any) -> Any:
-            return backends.to_numpy(self._matvec(to_backend(v.reshape(-1))))
+            return backends.to_numpy(self._apply_matvec(to_backend(v.reshape(-1))))
 
         def mm(v: Any) -> Any:
-            return backends.to_numpy(self._matmat(to_backend(v)))
+            return backends.to_numpy(self._apply_matmat(to_backend(v)))
 
         def rmv(v: Any) -> Any:
-            return backends.to_numpy(self._rmatmat(to_backend(v.reshape(-1, 1)))[:, 0])
+            return backends.to_numpy(self._apply_rmatmat(to_backend(v.reshape(-1, 1)))[:, 0])
 
         def rmm(v: Any) -> Any:
-            return backends.to_numpy(self._rmatmat(to_backend(v)))
+            return backends.to_numpy(self._apply_rmatmat(to_backend(v)))
 
         return ScipyLinearOperator(
             shape=self._shape,
@@ -280,7 +335,7 @@ class LinearOperator:
         """Form the matrix by multiplying the identity (n matvecs); for small operators and tests."""
         xp = self._xp
         eye = xp.eye(self._shape[1], dtype=self._dtype, device=self._device)
-        return self._matmat(eye)
+        return self._apply_matmat(eye)
 
     def __repr__(self) -> str:
         return (
@@ -308,9 +363,13 @@ class LinearOperator:
         Parameters
         ----------
         matvec
-            ``(n,) -> (m,)`` on arrays of the operator's backend.
+            ``(n,) -> (m,)`` on arrays of the operator's backend. Each result (also
+            of ``matmat`` and ``rmatvec``) is checked against the declared shape,
+            backend, dtype and device, from metadata only; a mismatch raises naming
+            the operator, what was expected and what came.
         shape, dtype, device
-            Declared, never probed. ``device=None`` takes the backend's default device.
+            Declared, never probed; ``m, n ≥ 1``. ``device=None`` takes the backend's
+            default device.
         xp
             The array module (``numpy``, ``torch``, ``jax.numpy``, ...). ``None``
             infers it from ``dtype`` (a ``torch.dtype`` means torch), else NumPy.
@@ -337,6 +396,32 @@ class LinearOperator:
             symmetric=symmetric,
             check_finite=check_finite,
         )
+
+
+_DECLARED_NONSYMMETRIC = "it is declared non-symmetric (symmetric=False); symmetrize it, e.g. (A + A.T) / 2"
+
+
+def check_shape(shape: Any, owner: str = "operator") -> tuple[int, int]:
+    """``shape`` as a pair of Python ints ``(m, n)`` with ``m, n ≥ 1``; raise ``ValueError`` naming ``owner``.
+
+    An empty operator has no spectrum and no nonzero vector to multiply, so it is
+    refused here rather than failing later inside an algorithm.
+    """
+    if len(shape) != 2 or any(not isinstance(s, numbers.Integral) or s < 0 for s in shape):
+        raise ValueError(f"shape must be a pair of non-negative ints, got {shape!r}")
+    m, n = int(shape[0]), int(shape[1])
+    if m < 1 or n < 1:
+        need = "n ≥ 1" if m == n else "m ≥ 1 and n ≥ 1"
+        raise ValueError(f"an operator needs {need}, got shape {(m, n)} ({owner})")
+    return m, n
+
+
+def _kind(y: Any) -> str:
+    """What a product returned, for messages: ``"a torch array"``, ``"a builtins.list"``."""
+    try:
+        return f"a {backends.backend_name(backends.namespace(y))} array"
+    except TypeError:
+        return f"a {type(y).__module__}.{type(y).__name__}"
 
 
 def _is_real_scalar(alpha: Any) -> bool:

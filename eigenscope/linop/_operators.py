@@ -2,35 +2,47 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
 from .. import backends
 from ..backends import Array
-from ._base import LinearOperator
-
-
-def _is_symmetric_dense(a: Array) -> bool:
-    """``max|A - Aᵀ| <= 100 ε max|A|`` (one O(n²) pass; cheap next to any dense product)."""
-    xp = backends.namespace(a)
-    scale = float(backends.to_numpy(xp.max(xp.abs(a)))) if a.shape[0] else 0.0
-    asym = float(backends.to_numpy(xp.max(xp.abs(a - a.T)))) if a.shape[0] else 0.0
-    return asym <= 100.0 * backends.finfo_eps(xp, a.dtype) * scale
+from ._base import LinearOperator, check_shape
 
 
 class DenseOperator(LinearOperator):
-    """A dense matrix of any backend; a product is one GEMM (``A @ X``)."""
+    """A dense matrix of any backend; a product is one GEMM (``A @ X``).
+
+    With ``symmetric=None`` construction reads the entries once (one reduction,
+    one host sync): a NaN or Inf entry is refused, and a square matrix is declared
+    symmetric when ``max|A - Aᵀ| <= 100 ε max|A|``, else non-symmetric with the
+    measured asymmetry as :attr:`nonsymmetric_reason`. A declared ``symmetric``
+    leaves the entries unread.
+    """
 
     def __init__(self, a: Array, *, symmetric: bool | None = None) -> None:
         xp = backends.namespace(a)
         if a.ndim != 2:
             raise ValueError(f"a dense operator needs a 2-d array, got shape {tuple(a.shape)}")
         backends.check_dtype(a.dtype, what="dense matrix")
+        shape = check_shape(tuple(a.shape), type(self).__name__)  # before reading entries: empty has no max
+        reason = None
         if symmetric is None:
-            symmetric = a.shape[0] == a.shape[1] and _is_symmetric_dense(a)
-        super().__init__(shape=tuple(a.shape), dtype=a.dtype, device=backends.device(a), xp=xp, symmetric=symmetric)
+            square = shape[0] == shape[1]
+            scale, asym = _dense_magnitudes(a, with_asymmetry=square)
+            reason = _asymmetry_reason(asym, scale, backends.finfo_eps(xp, a.dtype)) if square else None
+            symmetric = square and reason is None
+        super().__init__(
+            shape=shape,
+            dtype=a.dtype,
+            device=backends.device(a),
+            xp=xp,
+            symmetric=bool(symmetric),
+            nonsymmetric_reason=reason,
+        )
         self.array = a
 
     def _matmat(self, x: Array) -> Array:
@@ -42,6 +54,50 @@ class DenseOperator(LinearOperator):
     def to_dense(self) -> Array:
         """The stored matrix itself (no products)."""
         return self.array
+
+
+def _dense_magnitudes(a: Array, *, with_asymmetry: bool) -> tuple[float, float]:
+    """``(max|A|, max|A - Aᵀ|)`` of a dense matrix in one host transfer (the second is 0
+    unless asked); raise ``ValueError`` if an entry is NaN or Inf.
+
+    A NaN or Inf entry makes ``max|A|`` non-finite, so finiteness costs nothing extra.
+    """
+    xp = backends.namespace(a)
+    parts = [xp.max(xp.abs(a))]
+    if with_asymmetry:
+        parts.append(xp.max(xp.abs(a - a.T)))
+    values = backends.to_numpy(xp.stack(parts)).astype(np.float64)
+    if not math.isfinite(values[0]):
+        _raise_non_finite_dense(a)
+    return float(values[0]), (float(values[-1]) if with_asymmetry else 0.0)
+
+
+def _raise_non_finite_dense(a: Array) -> NoReturn:
+    # Only reached on bad input, so the extra passes (count, first index) cost nothing in use.
+    xp = backends.namespace(a)
+    bad = ~xp.isfinite(a)
+    count = int(backends.to_numpy(xp.count_nonzero(bad)))
+    first = int(backends.to_numpy(xp.argmax(xp.reshape(xp.astype(bad, xp.int8), (-1,)))))
+    _raise_non_finite(count, divmod(first, a.shape[1]))
+
+
+def _raise_non_finite(count: int, first: tuple[int, int]) -> NoReturn:
+    raise ValueError(
+        f"the matrix has {count} non-finite {'entry' if count == 1 else 'entries'} (NaN/Inf), first at {first}; "
+        "eigenscope needs a finite matrix (replace or remove those entries first)"
+    )
+
+
+def _asymmetry_reason(asym: float, scale: float, eps: float) -> str | None:
+    """``None`` if ``max|A - Aᵀ| <= 100 ε max|A|`` (rounding), else why the matrix is not
+    symmetric and how to fix it (see :attr:`LinearOperator.nonsymmetric_reason`)."""
+    allowed = 100.0 * eps
+    if asym <= allowed * scale:
+        return None
+    return (
+        f"the matrix is not symmetric: max|A - Aᵀ| / max|A| = {asym / scale:.3g} "
+        f"(rounding allows {allowed:.2g}); symmetrize it, e.g. (A + A.T) / 2"
+    )
 
 
 class DiagonalOperator(LinearOperator):
@@ -123,21 +179,7 @@ class CallableOperator(LinearOperator):
 
     def _checked(self, y: Any, rows: int, cols: int | None, what: str) -> Array:
         self.num_calls += 1
-        expected = (rows,) if cols is None else (rows, cols)
-        shape = tuple(getattr(y, "shape", ()))
-        if shape != expected:
-            raise ValueError(f"the user {what} returned shape {shape}, expected {expected}")
-        try:
-            same_backend = backends.namespace(y) is self._xp
-        except TypeError:
-            same_backend = False
-        if not same_backend:
-            raise TypeError(f"the user {what} returned a {type(y).__name__}, expected a {self.backend} array")
-        if y.dtype != self._dtype:
-            raise TypeError(
-                f"the user {what} returned dtype {backends.dtype_name(y.dtype)}, "
-                f"expected {backends.dtype_name(self._dtype)}"
-            )
+        self._check_result(y, (rows,) if cols is None else (rows, cols), f"the user {what}")
         if self.check_finite and not bool(self._xp.all(self._xp.isfinite(y))):
             raise FloatingPointError(f"the user {what} returned NaN or Inf (call {self.num_calls} of this operator)")
         return y
@@ -160,16 +202,31 @@ class CallableOperator(LinearOperator):
 class ScipyOperator(LinearOperator):
     """A ``scipy.sparse.linalg.LinearOperator`` or a SciPy/CuPy sparse matrix."""
 
-    def __init__(self, a: Any, *, xp: Any, device: Any, symmetric: bool) -> None:
+    def __init__(
+        self, a: Any, *, xp: Any, device: Any, symmetric: bool, nonsymmetric_reason: str | None = None
+    ) -> None:
         dtype = np.dtype(a.dtype) if backends.backend_name(xp) == "numpy" else a.dtype
-        super().__init__(shape=tuple(a.shape), dtype=dtype, device=device, xp=xp, symmetric=symmetric)
+        super().__init__(
+            shape=tuple(a.shape),
+            dtype=dtype,
+            device=device,
+            xp=xp,
+            symmetric=symmetric,
+            nonsymmetric_reason=nonsymmetric_reason,
+        )
         self.wrapped = a
 
     def _matmat(self, x: Array) -> Array:
-        return self._xp.asarray(self.wrapped @ x)
+        return _plain(self.wrapped @ x)
 
     def _rmatmat(self, y: Array) -> Array:
-        return self._xp.asarray(self.wrapped.T @ y)
+        return _plain(self.wrapped.T @ y)
+
+
+def _plain(y: Any) -> Any:
+    # A user's scipy operator may hand back np.matrix, whose indexing keeps two dimensions;
+    # anything else is left as is, so a result of another backend is reported, not converted.
+    return np.asarray(y) if isinstance(y, np.matrix) else y
 
 
 def _module_of_dtype(dtype: Any) -> Any:
@@ -181,10 +238,38 @@ def _module_of_dtype(dtype: Any) -> Any:
     return np
 
 
-def _sparse_is_symmetric(a: Any) -> bool:
+def _check_sparse_finite(a: Any) -> None:
+    """Raise ``ValueError`` if a stored entry of a SciPy/CuPy CSR matrix is NaN or Inf
+    (one pass over the stored entries; the first one is located only on failure)."""
+    xp = backends.namespace(a.data)
+    if bool(xp.all(xp.isfinite(a.data))):
+        return
+    coo = a.tocoo()
+    bad = ~np.isfinite(backends.to_numpy(coo.data))
+    rows, cols = backends.to_numpy(coo.row)[bad], backends.to_numpy(coo.col)[bad]
+    first = int(np.lexsort((cols, rows))[0])  # row-major order, as for a dense matrix
+    _raise_non_finite(int(bad.sum()), (int(rows[first]), int(cols[first])))
+
+
+def _sparse_symmetry(a: Any) -> tuple[bool, str | None]:
+    """``(symmetric, reason)`` of a finite square sparse matrix, with the dense tolerance."""
     diff = abs(a - a.T)
-    scale = abs(a).max() if a.nnz else 0.0
-    return float(diff.max() if diff.nnz else 0.0) <= 100.0 * float(np.finfo(a.dtype).eps) * float(scale)
+    scale = float(abs(a).max()) if a.nnz else 0.0
+    asym = float(diff.max()) if diff.nnz else 0.0
+    reason = _asymmetry_reason(asym, scale, float(np.finfo(a.dtype).eps))
+    return reason is None, reason
+
+
+def _wrap_sparse(a: Any, *, xp: Any, device: Any, symmetric: bool | None) -> ScipyOperator:
+    """A SciPy or CuPy sparse matrix as an operator; unless ``symmetric`` is declared, its
+    stored entries are checked finite and its symmetry is measured (as for a dense matrix)."""
+    check_shape(tuple(a.shape), "sparse matrix")
+    a = a.tocsr()  # no copy for CSR input; other formats (LIL, DOK) have no flat ``data`` to check
+    reason = None
+    if symmetric is None:
+        _check_sparse_finite(a)
+        symmetric, reason = _sparse_symmetry(a) if a.shape[0] == a.shape[1] else (False, None)
+    return ScipyOperator(a, xp=xp, device=device, symmetric=symmetric, nonsymmetric_reason=reason)
 
 
 def aslinearoperator(a: Any, *, symmetric: bool | None = None) -> LinearOperator:
@@ -195,12 +280,19 @@ def aslinearoperator(a: Any, *, symmetric: bool | None = None) -> LinearOperator
     ``cupyx.scipy.sparse`` matrix, or any object with ``shape`` and ``matvec``
     (and optionally ``matmat``, ``dtype``).
 
+    Every operator needs ``m, n ≥ 1``. Products of wrapped objects are checked
+    like any other (shape, backend, dtype and device of the result).
+
     Parameters
     ----------
     symmetric
-        ``None`` checks dense and sparse matrices (``max|A - Aᵀ| <= 100 ε max|A|``)
-        and assumes ``True`` for matrix-free objects, which cannot be checked
-        without products (use :func:`eigenscope.testing.check_operator` for that).
+        ``None`` reads dense and sparse matrices once: a NaN or Inf entry raises
+        ``ValueError`` with their count and the first one's position, and a
+        matrix with ``max|A - Aᵀ| > 100 ε max|A|`` is declared non-symmetric with
+        the measured asymmetry as :attr:`~LinearOperator.nonsymmetric_reason`.
+        Matrix-free objects, which cannot be checked without products, are
+        assumed symmetric (use :func:`eigenscope.testing.check_operator` for that).
+        ``True``/``False`` declares it and leaves the entries unread.
     """
     if isinstance(a, LinearOperator):
         return a
@@ -209,8 +301,7 @@ def aslinearoperator(a: Any, *, symmetric: bool | None = None) -> LinearOperator
         import scipy.sparse
 
         if scipy.sparse.issparse(a):
-            sym = _sparse_is_symmetric(a) if symmetric is None else symmetric
-            return ScipyOperator(a.tocsr(), xp=backends.resolve_namespace(np), device="cpu", symmetric=sym)
+            return _wrap_sparse(a, xp=backends.resolve_namespace(np), device="cpu", symmetric=symmetric)
         return ScipyOperator(a, xp=backends.resolve_namespace(np), device="cpu", symmetric=symmetric is not False)
     if module.startswith("cupyx"):
         import cupy
@@ -218,8 +309,7 @@ def aslinearoperator(a: Any, *, symmetric: bool | None = None) -> LinearOperator
 
         xp = backends.resolve_namespace(cupy)
         if cupyx.scipy.sparse.issparse(a):
-            sym = _sparse_is_symmetric(a) if symmetric is None else symmetric
-            return ScipyOperator(a.tocsr(), xp=xp, device=a.data.device, symmetric=sym)
+            return _wrap_sparse(a, xp=xp, device=a.data.device, symmetric=symmetric)
         # A cupyx.scipy.sparse.linalg.LinearOperator: matrix-free, so symmetry is assumed.
         return ScipyOperator(a, xp=xp, device=backends.default_device(xp), symmetric=symmetric is not False)
     if isinstance(a, (list, tuple)):

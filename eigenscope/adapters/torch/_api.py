@@ -16,7 +16,7 @@ from ._functional import FunctionalModel
 from ._ggn import GGNFwdRev, GGNRevRev, OutputHessian
 from ._gradcov import BatchGradient, SampleFwdRev, SampleRevRev
 from ._hessian import HessianFwdRev, HessianRevRev
-from ._losses import KINDS, LossFn, check_kind_matches, loss_kind, resolve_loss
+from ._losses import KINDS, LossFn, check_kind_matches, check_mean_reduced, loss_kind, resolve_loss
 from ._losses import per_sample_loss as _per_sample_fn
 from ._operator import CurvatureOperator
 from ._params import ParamsArg, ParamSpec, group_by_module, make_spec, select_params
@@ -33,7 +33,10 @@ _COMMON_DOC = """
     loss_fn
         ``loss_fn(outputs, targets)`` -> the *mean* loss of a batch (a 0-d tensor), such as
         ``torch.nn.functional.cross_entropy``; or the name ``"cross_entropy"``, ``"mse"``
-        or ``"bce"`` (BCE with logits).
+        or ``"bce"`` (BCE with logits). A summed loss (``reduction="sum"``) is refused: it
+        is checked on batch 0 by comparing the loss with its values on the two halves of the
+        batch (two loss evaluations, no forward pass); ``reduction="sum"`` below gives the
+        matrix of the summed loss.
     data
         A re-iterable of ``(inputs, targets)`` batches: a list or a ``DataLoader``.
         ``inputs`` is passed as ``model(x)`` for a tensor, ``model(*x)`` for a tuple and
@@ -96,10 +99,12 @@ _COMMON_DOC = """
     Raises
     ------
     TypeError
-        A one-shot iterator or a malformed batch as ``data``; a model that is not a module.
+        A one-shot iterator or a malformed batch as ``data`` (with ``stream=True``, also an
+        iterable that yields nothing on a second pass); a model that is not a module.
     ValueError
-        Empty data, a loss that is not a 0-d tensor, a stochastic model, parameters with
-        ``requires_grad=False`` in ``params``, bad options, a cache over its budget.
+        Empty data, a loss that is not a 0-d tensor, a sum-reduced loss, a stochastic model,
+        parameters with ``requires_grad=False`` in ``params``, bad options, a cache over its
+        budget.
     DistributedError
         With a process group, on the ranks that did not fail themselves: another rank
         failed to build its operator, or the ranks built different operators.
@@ -205,6 +210,8 @@ class _Setup:
             self.batches = Batches(data, device=self.spec.device, dtype=self.spec.dtype, stream=stream)
         self.fmodel = FunctionalModel(model, self.names, self.loss_fn)
         self.outputs, self.loss = _check_first_batch(self.fmodel, self.params, self.batches, not allow_stochastic)
+        # A summed loss would scale every kind by the batch size, silently: refuse it here, once.
+        check_mean_reduced(self.loss_fn, self.outputs, self.batches.first()[1], self.loss, self.batches.batch_sizes[0])
         self.blocks = _resolve_blocks(model, self.names, blocks)
 
     def operator(self, kernel: Any, **kw: Any) -> CurvatureOperator:

@@ -71,7 +71,10 @@ class Batches:
     data
         A list/tuple of batches, a ``torch.utils.data.DataLoader`` or any re-iterable
         object whose iterator yields ``(inputs, targets)``. One-shot iterators
-        (generators, ``iter(...)``) are refused: every product needs a full pass.
+        (generators, ``iter(...)``) are refused: every product needs a full pass. With
+        ``stream=True`` batch 0 is read again here, from a second pass, which refuses
+        one-shot iterables that are not iterators themselves (a class whose ``__iter__``
+        returns a stored generator) with a ``TypeError`` instead of a ``StopIteration``.
     """
 
     def __init__(self, data: Iterable[Any], *, device: torch.device, dtype: torch.dtype, stream: bool = False) -> None:
@@ -104,7 +107,8 @@ class Batches:
             raise ValueError("data is empty: it yielded no batch")
         self.batch_sizes: tuple[int, ...] = tuple(sizes)
         self._stored = stored
-        self._first = stored[0] if stored else None
+        # Streaming reads the data again at every product: a second pass, here, proves it can.
+        self._first = stored[0] if stored else self._read_first()
 
     @property
     def num_samples(self) -> int:
@@ -118,10 +122,16 @@ class Batches:
 
     def first(self) -> tuple[Any, Any]:
         """The first batch, on the device."""
-        if self._first is None:
-            inputs, targets = _check_pair(next(iter(self._data)), 0)
-            self._first = (move(inputs, self.device, self.dtype), move(targets, self.device, self.dtype))
         return self._first
+
+    def _read_first(self) -> tuple[Any, Any]:
+        """Batch 0 from a fresh pass over the data, on the device (the first batch of the
+        second pass when streaming: a one-shot iterable yields none)."""
+        batch = next(iter(self._data), _EXHAUSTED)
+        if batch is _EXHAUSTED:
+            raise TypeError(_one_shot_message(self._data, self.num_batches))
+        inputs, targets = _check_pair(batch, 0)
+        return move(inputs, self.device, self.dtype), move(targets, self.device, self.dtype)
 
     def __iter__(self) -> Iterator[tuple[int, Any, Any, int]]:
         """Yield ``(index, inputs, targets, size)`` with tensors on the device."""
@@ -140,10 +150,24 @@ class Batches:
                 )
             yield index, move(inputs, self.device, self.dtype), move(targets, self.device, self.dtype), size
             count += 1
+        if count == 0:
+            raise TypeError(_one_shot_message(self._data, self.num_batches))
         if count != self.num_batches:
             raise RuntimeError(
                 f"the data changed since the operator was built: {count} batches, expected {self.num_batches}"
             )
+
+
+_EXHAUSTED = object()
+
+
+def _one_shot_message(data: Any, num_batches: int) -> str:
+    return (
+        f"stream=True needs data it can read at every product, but the {type(data).__name__} yielded no batch "
+        f"on a later pass ({num_batches} on the first): it is a one-shot iterable (its __iter__ hands out "
+        "an iterator that the first pass used up) or it was emptied. Pass a re-iterable: a list of batches or a "
+        "DataLoader (or stream=False, which reads the data once)"
+    )
 
 
 def _refuse_shuffling(data: Any) -> None:

@@ -1,4 +1,5 @@
-"""Losses: names, closed-form Hessians with respect to the outputs, per-sample losses."""
+"""Losses: names, closed-form Hessians with respect to the outputs, per-sample losses, the
+check that a loss is mean-reduced."""
 
 from __future__ import annotations
 
@@ -180,3 +181,69 @@ def _per_sample(values: torch.Tensor, targets: Any) -> torch.Tensor:
         f"the unreduced loss has shape {tuple(values.shape)}, which does not start with the batch size {n}; "
         "pass per_sample_loss=(outputs, targets) -> (n,) tensor"
     )
+
+
+def _rows(obj: Any, rows: slice, n: int) -> Any:
+    """``obj`` restricted to the samples ``rows``: every tensor of a (nested) tuple/list/dict
+    whose leading dimension is the batch size ``n`` is sliced (a view), anything else is
+    kept whole (a scalar, a class-weight vector of another length)."""
+    if isinstance(obj, torch.Tensor):
+        return obj[rows] if obj.ndim > 0 and obj.shape[0] == n else obj
+    if isinstance(obj, dict):
+        return {k: _rows(v, rows, n) for k, v in obj.items()}
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_rows(v, rows, n) for v in obj)
+    return obj
+
+
+def _halves(loss_fn: LossFn, outputs: Any, targets: Any, n: int) -> tuple[float, float] | None:
+    """``loss_fn`` on the first ``n // 2`` samples and on the others, or ``None`` when it
+    cannot be evaluated on a part (a loss tied to a fixed batch size, a half with no
+    counted sample giving NaN)."""
+    halves = (slice(0, n // 2), slice(n // 2, n))
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # warnings of the loss were shown for the whole batch
+            parts = [loss_fn(_rows(outputs, rows, n), _rows(targets, rows, n)) for rows in halves]
+    except Exception:
+        return None
+    if not all(isinstance(p, torch.Tensor) and p.numel() == 1 and bool(torch.isfinite(p)) for p in parts):
+        return None
+    return float(parts[0]), float(parts[1])
+
+
+def check_mean_reduced(loss_fn: LossFn, outputs: Any, targets: Any, loss: torch.Tensor, n: int) -> None:
+    """Raise ``ValueError`` if ``loss_fn`` sums over the samples instead of averaging.
+
+    ``L = loss_fn(outputs, targets)`` is compared with its values ``a`` and ``b`` on the two
+    halves of the batch (slices of the outputs already computed: no forward pass, two loss
+    evaluations). Any mean over samples, tokens or weights (class weights, label smoothing,
+    ``ignore_index``) is a convex combination ``L = w·a + (1−w)·b``, ``w ∈ [0, 1]``, so it lies
+    between ``a`` and ``b``; a sum is additive, ``L = a + b``, outside ``[min, max]`` by
+    ``min(|a|, |b|)`` when ``a`` and ``b`` share a sign. Only that case is refused: it is
+    where the operator would come out about ``n_b`` times too large.
+
+    What cannot be told apart, and passes: a batch of one sample (sum and mean coincide), a
+    half with zero loss, halves of opposite signs, a loss that cannot be evaluated on half a
+    batch. A loss dividing a sum by a fixed number (the nominal batch size) is additive and
+    is refused: it is the mean only on full batches.
+    """
+    if n < 2:
+        return
+    parts = _halves(loss_fn, outputs, targets, n)
+    if parts is None:
+        return
+    a, b, whole = *parts, float(loss)
+    # Rounding of the reductions; capped so that half precision still separates sum from mean.
+    dtype = loss.dtype if loss.is_floating_point() else torch.float32
+    rel = min(1e3 * float(torch.finfo(dtype).eps), 0.05)
+    tol = rel * max(abs(whole), abs(a), abs(b), float(torch.finfo(torch.float64).tiny))
+    outside = max(min(a, b) - whole, whole - max(a, b), 0.0)
+    if outside > tol and abs(whole - (a + b)) <= tol:
+        raise ValueError(
+            f"loss_fn looks sum-reduced: on batch 0 ({n} samples) it gives {whole:.6g}, the sum of its values "
+            f"on the two halves ({a:.6g} + {b:.6g}), where a mean would lie between them. The operator needs "
+            "the mean loss of a batch: use a mean-reduced loss (reduction='mean', e.g. "
+            "torch.nn.CrossEntropyLoss(), or divide the sum by the batch size), and pass reduction='sum' to "
+            "this constructor for the matrix of the summed loss (N times that of the mean)"
+        )

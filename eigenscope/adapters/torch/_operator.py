@@ -31,7 +31,10 @@ class CurvatureOperator(LinearOperator):
     :attr:`param_slices`).
 
     Every product is evaluated at the model's parameters *as they are when it runs*. The
-    model itself is never modified: see :func:`hessian` for the guarantee.
+    model itself is never modified: see :func:`hessian` for the guarantee. A product (or
+    ``gradient()``, ``loss()``, ``parameters_vector()``) raises ``RuntimeError`` if the
+    model's parameter tensors were cast, moved or replaced since the operator was built
+    (``model.double()``, ``model.to(device)``, a reassigned module): build it again.
 
     Attributes
     ----------
@@ -104,6 +107,10 @@ class CurvatureOperator(LinearOperator):
         self._num_samples = batches.num_samples
         self._comm: Communicator | None = None
         self._watched = [*model.parameters(), *model.buffers()]
+        # What the batches, vectors and graphs were made for: these tensors, dtypes and devices.
+        self._held = tuple(model.parameters())
+        self._held_ids = frozenset(map(id, self._held))  # ids stay unique: the tensors are held
+        self._held_layout = _layout(self._held)
         self._cache: dict[int, Any] = {}
         self._versions_seen = self._versions()
         self._gbar: torch.Tensor | None = None
@@ -231,10 +238,17 @@ class CurvatureOperator(LinearOperator):
     def _reduced(
         self, compute: Any, like: torch.Tensor, x: torch.Tensor | None = None, what: str = "product"
     ) -> torch.Tensor:
-        """``compute()`` summed over the ranks (just ``compute()`` without a process group)."""
-        if self._comm is None:
+        """``compute()`` summed over the ranks (just ``compute()`` without a process group),
+        after :meth:`_check_model`."""
+
+        def checked() -> torch.Tensor:
+            # Inside the collective's guard: a rank failing the check stops every rank.
+            self._check_model()
             return compute()
-        return self._comm.allreduce(compute, like, x, what=what)
+
+        if self._comm is None:
+            return checked()
+        return self._comm.allreduce(checked, like, x, what=what)
 
     def __repr__(self) -> str:
         return (
@@ -244,9 +258,60 @@ class CurvatureOperator(LinearOperator):
             f"{f' rank={self.rank}/{self.world_size}' if self._comm is not None else ''}>"
         )
 
+    # ---- the model it was built for -------------------------------------------------
+    def _check_model(self) -> None:
+        """Raise ``RuntimeError`` if the model's parameter tensors were replaced, cast or moved
+        since the operator was built.
+
+        The batches, the vectors and the cached graphs have the build-time dtype and device,
+        and the products differentiate the tensors held then: a cast model fails deep inside
+        torch, a replaced parameter silently gives the matrix of the old one. Cost per call:
+        one walk over the modules and a dtype and device read per parameter; no value is read.
+        """
+        now = tuple(self._model.parameters())
+        if len(now) != len(self._held) or frozenset(map(id, now)) != self._held_ids:
+            raise RuntimeError(self._changed(self._replaced(now)))
+        if _layout(self._held) != self._held_layout:
+            raise RuntimeError(self._changed(self._recast()))
+
+    def _replaced(self, now: tuple[torch.Tensor, ...]) -> str:
+        name = next((k for k, p in self._model.named_parameters() if id(p) not in self._held_ids), None)
+        if name is None:
+            return f"it has {len(now)} parameter tensors, {len(self._held)} when the operator was built"
+        return (
+            f"parameter {name!r} is a new tensor (a module or parameter reassigned, load_state_dict(..., "
+            "assign=True), or a .to(...) that made new parameters); the products would go on differentiating "
+            "the old one"
+        )
+
+    def _recast(self) -> str:
+        then = dict(zip(map(id, self._held), self._held_layout, strict=True))
+        name, p = next((k, p) for k, p in self._model.named_parameters() if (p.dtype, p.device) != then[id(p)])
+        dtype, device = then[id(p)]
+        return (
+            f"parameter {name!r} is now {p.dtype} on {p.device}, it was {dtype} on {device} (model.double(), "
+            ".float(), .half() or .to(...) after building the operator, whose data, vectors and results keep the "
+            "old dtype and device)"
+        )
+
+    def _changed(self, what: str) -> str:
+        return (
+            f"the model changed since this {self.kind} operator was built: {what}. Build the operator again on "
+            f"the model as it is now: est.{self.kind}(model, loss_fn, data, ...)"
+        )
+
+    def _check_operand(self, x: Any, ndim: int, length: int, what: str) -> None:
+        try:
+            super()._check_operand(x, ndim, length, what)
+        except (TypeError, ValueError):
+            # A vector cast or moved along with the model: name the model as the cause.
+            self._check_model()
+            raise
+
     # ---- flat vectors <-> parameters --------------------------------------------
     def parameters_vector(self) -> torch.Tensor:
         """The current values of the selected parameters as one flat ``(n,)`` vector (a copy)."""
+        self._check_model()
         return self.spec.join([p.detach() for p in self._params])
 
     def unflatten(self, v: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -404,6 +469,11 @@ class CurvatureOperator(LinearOperator):
                 y.add_(part, alpha=size / total)
             del state, part
         return y
+
+
+def _layout(tensors: tuple[torch.Tensor, ...]) -> tuple[tuple[torch.dtype, torch.device], ...]:
+    """The dtype and device of each tensor (attributes only, no data is read)."""
+    return tuple((t.dtype, t.device) for t in tensors)
 
 
 def _leaf_tensors(obj: Any) -> list[torch.Tensor]:

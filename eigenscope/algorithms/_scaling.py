@@ -1,0 +1,82 @@
+"""Scale normalization: the Krylov arithmetic runs on ``A / s`` with ``s`` a power of two.
+
+Norms square their entries, so a basis built from products of size 1e155
+(float64) or 1e20 (float32) overflows, and one built from products of size
+1e-160 or 1e-22 underflows to zero, although every product ``A x`` is finite.
+Dividing each product by a power of two ``s`` fixed at the first product keeps
+everything near 1; dividing by a power of two is exact, so the results for
+``2ᵖ A`` are exactly ``2ᵖ`` times those for ``A``, and for any other ``c·A``
+they are ``c`` times them up to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import backends
+from ..backends import Array
+from ..linop import LinearOperator
+from ._orth import column_norms
+
+
+class NormalizedProducts:
+    """Products with ``A / s``; ``s`` is fixed by the first product (no extra product).
+
+    Also the single place where a product's NaN or Inf is caught for the Krylov
+    methods, with the count of the product it appeared in.
+
+    Attributes
+    ----------
+    scale : float
+        ``s`` (1.0 until the first product, and for a zero first product).
+    count : int
+        Products spent (a block of b vectors counts b).
+    """
+
+    def __init__(self, op: LinearOperator, who: str) -> None:
+        self.op = op
+        self.who = who
+        self.shape = op.shape
+        self.dtype = op.dtype
+        self.device = op.device
+        self.xp = op.xp
+        self.scale = 1.0
+        self.count = 0
+        self._fixed = False
+
+    def matmat(self, x: Array) -> Array:
+        """``A x / s`` for a block ``x`` (n, b); costs b products."""
+        y = self.op.matmat(x)
+        self.count += x.shape[1]
+        if not self._fixed:
+            self.scale = _power_of_two_scale(self.xp, y, self.who, self.count)
+            self._fixed = True
+        return y / self.scale if self.scale != 1.0 else y
+
+    def nonfinite(self, what: str = "") -> FloatingPointError:
+        """The error for a NaN or Inf met in the products up to now."""
+        return FloatingPointError(
+            f"{self.who}: the operator product returned NaN or Inf (product {self.count}{what}); "
+            f"check the operator, and whether its values exceed the range of {backends.dtype_name(self.dtype)}"
+        )
+
+
+def _power_of_two_scale(xp: Any, y: Array, who: str, count: int) -> float:
+    """``2^round(log₂ ‖y‖)`` with ‖y‖ the largest column norm, computed without overflow."""
+    peak = float(backends.to_numpy(xp.max(xp.abs(y))))
+    if not math.isfinite(peak):
+        raise FloatingPointError(
+            f"{who}: the operator product returned NaN or Inf (product {count}); "
+            f"check the operator, and whether its values exceed the range of {backends.dtype_name(y.dtype)}"
+        )
+    if peak == 0.0:
+        return 1.0
+    norm = peak * float(np.max(backends.to_numpy(column_norms(xp, y / peak))))
+    exponent = round(math.log2(norm))
+    # Keep s and 1/s normal numbers of the dtype, so dividing by s stays exact.
+    limit = int(math.log2(float(xp.finfo(y.dtype).max))) - 1
+    exponent = max(-limit, min(limit, exponent))
+    return math.ldexp(1.0, exponent)

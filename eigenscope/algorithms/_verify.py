@@ -1,0 +1,262 @@
+"""Verification of ``eigsh``'s answer: are the pairs found the k most extreme, multiplicities included?
+
+One Krylov sequence sees a single copy of each distinct eigenvalue (the start
+vector's projection on an eigenspace is one direction), and after a breakdown
+nothing outside the invariant subspace. So once k pairs have converged, every
+pair found is locked and a *fresh* random vector z, orthogonal to them, starts a
+Lanczos sequence on the rest of the space. It ends in one of three ways:
+
+1. **Certificate.** If an eigenvalue λ* at or beyond the reference r (the least
+   extreme selected value, moved outward by the residuals) existed on the rest of
+   the space, z's component c* along it would be amplified: for the Chebyshev
+   polynomial p of degree m − 1 on ``[a, r′]`` (a below the spectrum, ``θ_max < r′ < r``),
+   the Rayleigh quotient of ``p(A) z`` — a vector of the Krylov space — is at least
+   ``r′ − (r′ − a) / (1 + c*² T_{m−1}(1 + 2(r − r′)/(r′ − a))²)``, and so is the largest
+   Ritz value θ_max. Once θ_max stays below that bound for ``|c*| = δ/√d``
+   (d the dimension left, δ = 10⁻⁴: a Gaussian z has a smaller component with
+   probability ≈ 0.8 δ), no such eigenvalue exists: verified.
+2. **Convergence.** The extreme Ritz value converges (residual ≤ tol·max(|θ|,
+   ε^{1/3}‖A‖), or a breakdown makes it exact); if it is not beyond r the set is
+   verified, else a newcomer exists.
+3. **Newcomer.** A Ritz value beyond r: thick-restart Lanczos (locked, fresh start)
+   computes it to full accuracy, it joins the set, and a new round starts.
+
+The sequence keeps no basis (three-term recurrence, a local re-orthogonalization,
+and two projections off the locked vectors per step): O(n) memory at any length.
+Cost: about ``log(2√d/δ)/acosh(1 + 2γ)`` products per round for a relative gap γ
+between the k-th wanted eigenvalue and the rest, fewer when the next one
+converges first; one round unless something was missed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy.linalg import eigh_tridiagonal
+
+from .. import backends
+from ..backends import Array
+from ._orth import column_norms, orthonormalize_block, project_out
+from ._scaling import NormalizedProducts
+from ._thick_restart import Pairs, breakdown_tolerance, ranking, thick_restart, threshold
+
+_DELTA = 1e-4  # the start vector's component along a missed eigenvector is ≥ δ/√d but with probability ≈ 0.8 δ
+
+
+class _Test(NamedTuple):
+    """One end to check: nothing at or beyond ``ref`` (moved out by ``margin``) may exist."""
+
+    end: str  # "high" or "low"
+    ref: float
+    margin: float
+
+
+class Found:
+    """Every pair found so far (orthonormal vectors); the k most wanted are selected from it."""
+
+    def __init__(self, pairs: Pairs) -> None:
+        self.values = pairs.values.copy()
+        self.vectors = pairs.vectors
+        self.residuals = pairs.residuals.copy()
+
+    def add(self, xp: Any, values: np.ndarray, vectors: Array, residuals: np.ndarray) -> None:
+        self.values = np.concatenate([self.values, values])
+        self.vectors = xp.concat([self.vectors, vectors], axis=1)
+        self.residuals = np.concatenate([self.residuals, residuals])
+
+    def select(self, k: int, which: str) -> np.ndarray:
+        return ranking(self.values, which)[:k]
+
+
+def _tests(values: np.ndarray, residuals: np.ndarray, which: str, floor: float) -> list[_Test]:
+    """The ends to check for the selected set (``values`` ranked most wanted first)."""
+
+    def at(i: int) -> tuple[float, float]:
+        return float(values[i]), max(float(residuals[i]), floor)
+
+    last = values.size - 1
+    if which == "LA":
+        return [_Test("high", *at(last))]
+    if which == "SA":
+        return [_Test("low", *at(last))]
+    if which == "LM":
+        ref, margin = at(last)
+        return [_Test("high", abs(ref), margin), _Test("low", -abs(ref), margin)]
+    top, bottom = np.arange(0, values.size, 2), np.arange(1, values.size, 2)  # BE alternates high, low
+    tests = [_Test("high", *at(int(top[np.argmin(values[top])])))]
+    if bottom.size:
+        tests.append(_Test("low", *at(int(bottom[np.argmax(values[bottom])]))))
+    return tests
+
+
+def _beyond(value: float, test: _Test, margin: float) -> bool:
+    if test.end == "high":
+        return value > test.ref + margin
+    return value < test.ref - margin
+
+
+def _certified(theta_max: float, theta_min: float, r: float, m: int, d: int) -> bool:
+    """Whether m Lanczos steps with top Ritz value θ_max exclude an eigenvalue ≥ r (high end)."""
+    if m < 2 or theta_max >= r:
+        return False
+    spread = max(theta_max - theta_min, np.finfo(np.float64).tiny)
+    a = theta_min - 0.1 * spread  # below the spectrum: extreme Ritz values converge from inside
+    c2 = _DELTA**2 / d
+    for f in (0.1, 0.25, 0.5, 0.75, 0.9):
+        r1 = theta_max + f * (r - theta_max)
+        x = 1.0 + 2.0 * (r - r1) / (r1 - a)
+        growth = (m - 1) * np.arccosh(x)  # T_{m−1}(x) ≥ cosh((m−1) acosh x) ≥ e^{that}/2
+        log_t2 = 2.0 * (growth - np.log(2.0))
+        if np.log(c2) + log_t2 > np.log((r1 - a) / (r1 - theta_max)):
+            return True
+    return False
+
+
+def _fresh_start(products: NormalizedProducts, rng: backends.RandomSource, locked: Array) -> Array:
+    xp = products.xp
+    z = rng.normal((products.shape[0], 1), products.dtype)
+    q, _, _ = orthonormalize_block(xp, z, 0.0, (locked,))
+    return q
+
+
+def _scan(
+    products: NormalizedProducts,
+    locked: Array,
+    tests: list[_Test],
+    tol: float,
+    anorm: float,
+    budget_left: int,
+    rng: backends.RandomSource,
+) -> str:
+    """One fresh Lanczos sequence on the complement of ``locked``: "verified", "newcomer" or "budget"."""
+    xp = products.xp
+    eps = backends.finfo_eps(xp, products.dtype)
+    d = products.shape[0] - int(locked.shape[1])
+    q = _fresh_start(products, rng, locked)
+    q_prev = xp.zeros_like(q)
+    beta_prev = 0.0
+    alpha: list[float] = []
+    beta: list[float] = []
+    for m in range(1, budget_left + 1):
+        w = products.matmat(q)
+        w, _ = project_out(w, locked)
+        w, _ = project_out(w, locked)
+        a = xp.sum(q * w)
+        w = w - a * q - beta_prev * q_prev
+        corr = xp.sum(q * w)  # one local re-orthogonalization against q_m
+        w = w - corr * q
+        b = column_norms(xp, w)[0]
+        ab = backends.to_numpy(xp.stack([a + corr, b])).astype(np.float64)
+        if not np.all(np.isfinite(ab)):
+            raise products.nonfinite(", verification")
+        alpha.append(float(ab[0]))
+        anorm = max(anorm, abs(float(ab[0])) + float(ab[1]) + beta_prev)
+        invariant = float(ab[1]) <= breakdown_tolerance(eps, anorm)
+        theta, s = _tridiagonal_extremes(np.array(alpha), np.array(beta))
+        resid = float(ab[1]) * np.abs(s[-1, :]) if not invariant else np.zeros(2)
+        done = True
+        for test in tests:
+            i = 1 if test.end == "high" else 0
+            value, margin = float(theta[i]), max(float(resid[i]), test.margin)
+            if _beyond(value, test, margin):
+                return "newcomer"
+            if invariant or resid[i] <= threshold(np.array([value]), tol, eps, anorm)[0]:
+                continue  # converged (or exact) and not beyond: this end is verified
+            sign = 1.0 if test.end == "high" else -1.0
+            hi, lo = sign * theta[i], sign * theta[1 - i]
+            if not _certified(hi, lo, sign * test.ref + margin, m, d):
+                done = False
+        if done:
+            return "verified"
+        beta.append(float(ab[1]))
+        q_prev, q, beta_prev = q, w / b, float(ab[1])
+    return "budget"
+
+
+def _tridiagonal_extremes(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest eigenpair of the tridiagonal ``T`` (values (2,), vectors (m, 2))."""
+    m = alpha.size
+    if m == 1:
+        return np.array([alpha[0], alpha[0]]), np.ones((1, 2))
+    lo = eigh_tridiagonal(alpha, beta, select="i", select_range=(0, 0))
+    hi = eigh_tridiagonal(alpha, beta, select="i", select_range=(m - 1, m - 1))
+    return np.array([lo[0][0], hi[0][0]]), np.concatenate([lo[1], hi[1]], axis=1)
+
+
+def dense_complement(products: NormalizedProducts, locked: Array, rng: backends.RandomSource) -> Pairs:
+    """Every eigenpair of A on the (small, dimension d) complement of ``locked``: d products."""
+    xp = products.xp
+    n = products.shape[0]
+    d = n - int(locked.shape[1])
+    z = rng.normal((n, d), products.dtype)
+    q, _, _ = orthonormalize_block(xp, z, 0.0, (locked,))
+    aq = products.matmat(q)
+    aq, c1 = project_out(aq, locked)
+    g = backends.to_numpy(q.T @ aq).astype(np.float64)
+    c = backends.to_numpy(c1).astype(np.float64)
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(c))):
+        raise products.nonfinite()
+    theta, s = np.linalg.eigh((g + g.T) / 2)
+    vectors = q @ backends.from_numpy(s, xp=xp, dtype=products.dtype, device=products.device)
+    resid = np.linalg.norm(c @ s, axis=0)
+    return Pairs(theta, vectors, resid, np.ones(d, dtype=bool), 0, 0.0)
+
+
+def verify(
+    products: NormalizedProducts,
+    first: Pairs,
+    k: int,
+    which: str,
+    tol: float,
+    budget: int,
+    block: int,
+    rng: backends.RandomSource,
+) -> tuple[Found, bool, int]:
+    """Rounds of :func:`_scan` (and of newcomer searches) until the set is verified.
+
+    Returns ``(found, verified, products spent)``; ``verified`` is False when the
+    budget ran out first.
+    """
+    xp = products.xp
+    n = products.shape[0]
+    eps = backends.finfo_eps(xp, products.dtype)
+    found = Found(first)
+    anorm = first.anorm
+    start = products.count
+    while True:
+        sel = found.select(k, which)
+        tests = _tests(found.values[sel], found.residuals[sel], which, 100 * eps * anorm)
+        left = budget - products.count
+        d = n - int(found.vectors.shape[1])
+        if d == 0:  # every eigenpair is known
+            return found, True, products.count - start
+        ncv = -(-max(20, 10 * block) // block) * block
+        if d <= ncv + block:  # a small rest: solve it exactly
+            if d > left:
+                return found, False, products.count - start
+            rest = dense_complement(products, found.vectors, rng)
+            found.add(xp, rest.values, rest.vectors, rest.residuals)
+            return found, True, products.count - start
+        outcome = _scan(products, found.vectors, tests, tol, anorm, left, rng)
+        if outcome != "newcomer":
+            return found, outcome == "verified", products.count - start
+        # Something lies beyond: compute it to full accuracy on the complement of what is found.
+        which_v = "LA" if which == "BE" and len(tests) == 1 else which
+        k_v = 2 if which_v == "BE" else 1
+        left = budget - products.count
+        if left < ncv:
+            return found, False, products.count - start
+        probe = thick_restart(products, k_v, which_v, tol, left, ncv, block, rng, locked=found.vectors, anorm=anorm)
+        anorm = max(anorm, probe.anorm)
+        if not probe.converged.all():
+            return found, False, products.count - start
+        keep = [
+            i
+            for i in range(k_v)
+            if any(_beyond(float(probe.values[i]), t, max(float(probe.residuals[i]), t.margin)) for t in tests)
+        ]
+        if not keep:  # the scan's Ritz value was transient; the accurate pair is not beyond
+            return found, True, products.count - start
+        cols = xp.concat([probe.vectors[:, i : i + 1] for i in keep], axis=1)
+        found.add(xp, probe.values[np.array(keep)], cols, probe.residuals[np.array(keep)])
