@@ -94,10 +94,10 @@ def _check_square_symmetric(op: LinearOperator, what: str) -> None:
     if op.shape[0] != op.shape[1]:
         raise ValueError(f"{what} needs a square operator, got shape {op.shape}")
     if not op.symmetric:
-        raise ValueError(
-            f"{what} needs a symmetric operator, but this one is declared non-symmetric "
-            "(symmetric=False); symmetrize it, e.g. (A + A.T) / 2"
+        reason = getattr(op, "nonsymmetric_reason", None) or (
+            "it is declared non-symmetric (symmetric=False); symmetrize it, e.g. (A + A.T) / 2"
         )
+        raise ValueError(f"{what} needs a symmetric operator, but {reason}")
 
 
 def check_symmetric_numerically(op: LinearOperator, seed: Seed = None) -> None:

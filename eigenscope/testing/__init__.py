@@ -7,6 +7,9 @@ eigenscope itself does not.
 
 from ._conformance import OperatorCheckError, check_operator
 from ._strategies import (
+    ADVERSARIAL_KINDS,
+    adversarial_matrices,
+    adversarial_spectra,
     operators_with_spectrum,
     orthogonal_matrix,
     spectra,
@@ -15,7 +18,10 @@ from ._strategies import (
 from ._tolerance import tolerance
 
 __all__ = [
+    "ADVERSARIAL_KINDS",
     "OperatorCheckError",
+    "adversarial_matrices",
+    "adversarial_spectra",
     "check_operator",
     "operators_with_spectrum",
     "orthogonal_matrix",

@@ -251,13 +251,8 @@ def test_the_reason_follows_the_algebra(sym, xp):
     assert "product A B" in (A @ B).nonsymmetric_reason
 
 
-# The message itself comes from the algorithms' symmetry check, which should end in
+# The message itself comes from the algorithms' symmetry check:
 # f"{what} needs a symmetric operator, but {op.nonsymmetric_reason}".
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="the algorithms' symmetry check does not use LinearOperator.nonsymmetric_reason yet",
-)
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_algorithms_report_the_asymmetry(backend):
     from tests.conftest import load_backend
