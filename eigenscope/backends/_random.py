@@ -56,6 +56,11 @@ class RandomSource:
         self._state = self._make_state(seed)
 
     def _make_state(self, seed: Seed) -> Any:
+        if self.backend in ("torch", "jax", "cupy") and isinstance(seed, (int, np.integer)) and seed >= 2**64:
+            raise ValueError(
+                f"seed must be an integer in [0, 2**64 - 1] for the {self.backend} backend (its generators "
+                f"take 64-bit seeds), got {seed}"
+            )
         if self.backend == "torch":
             import torch
 
