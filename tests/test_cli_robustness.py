@@ -337,3 +337,22 @@ def test_checkpoint_without_read_permission(tmp_path, capsys, monkeypatch):
         monkeypatch.setattr(_loading, "open", refusing_open, raising=False)
     status, _, stderr = _run(_user(tmp_path / "out", "--checkpoint", str(locked)), capsys)
     _assert_one_line_error(status, stderr, f"--checkpoint: cannot read checkpoint {str(locked)!r}: Permission denied")
+
+
+def test_sigint_while_the_package_itself_is_imported(monkeypatch, capsys):
+    # Before eigenscope.cli.main can install its handlers, `import eigenscope` loads NumPy and
+    # SciPy: the entry point answers an interrupt there too, in one line with status 130.
+    import builtins
+
+    import _eigenscope_command
+
+    real_import = builtins.__import__
+
+    def interrupted(name, *args, **kwargs):
+        if name == "eigenscope.cli":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    assert _eigenscope_command.main() == 130
+    assert capsys.readouterr().err == "eigenscope: interrupted\n"

@@ -13,7 +13,7 @@ from .._warnings import EigenscopeWarning
 from ..backends import Array, Seed
 from ..linop import LinearOperator, aslinearoperator
 from . import _checks
-from ._orth import row_norms
+from ._orth import row_coefficients, row_norms
 from ._scaling import NormalizedProducts
 
 REORTH_CHOICES = ("full", "host", "local")
@@ -210,12 +210,12 @@ def run_recurrence(
             a = xp.sum(q * w, axis=1)
             w = w - a[:, None] * q - beta_prev[:, None] * q_prev
             before = row_norms(xp, w)
-            coef = w[:, None, :] @ xp.matrix_transpose(stored)
+            coef = row_coefficients(w, stored)
             w = w - (coef @ stored)[:, 0, :]
             a = a + coef[:, 0, j]
             after = row_norms(xp, w)
             if bool(np.any(backends.to_numpy(after <= _DGKS * before))):
-                coef2 = w[:, None, :] @ xp.matrix_transpose(stored)
+                coef2 = row_coefficients(w, stored)
                 w = w - (coef2 @ stored)[:, 0, :]
                 a = a + coef2[:, 0, j]
         elif reorth == "host":

@@ -44,29 +44,53 @@ def vector_norm(xp: Any, v: Array) -> Array:
     return xp.sqrt(xp.sum(v * v))
 
 
-_CHUNK = 1 << 17  # rows per float64 partial product of a long float32 basis
+_CHUNK = 1 << 10  # rows per partial product of a long float32 basis
+
+
+def _accumulator(xp: Any) -> Any:
+    """float64 where the backend has it (JAX only with x64 enabled), else float32."""
+    wide = xp.zeros(1, dtype=xp.float64) if hasattr(xp, "float64") else None
+    return xp.float64 if wide is not None and backends.dtype_name(wide.dtype) == "float64" else xp.float32
 
 
 def coefficients(basis: Array, w: Array) -> Array:
     """``Qᵀ w`` for a basis (n, j) and a block (n, b), accurate to a few ε at any n.
 
-    float32 products over n ≳ 10⁶ rows lose orthogonality through the BLAS's
-    float32 accumulation (‖QᵀQ − I‖ ≈ 2e-4 at n = 10⁶, measured): there the rows
-    are taken in chunks of 2¹⁷, each product formed in float64 (a temporary of
-    2¹⁷ · j numbers) and the partial sums added in float64. Cost: about twice the
-    float32 product's memory traffic; nothing changes below 2¹⁷ rows or in float64.
+    float32 BLAS products over n ≳ 10⁶ rows lose orthogonality (‖QᵀQ − I‖ ≈ 2e-4 at
+    n = 10⁶ in an ``eigsh`` run, 5e-4 for ``lanczos`` at 2·10⁶, measured). For float32
+    and n > 2·2¹⁰ the rows are cut in chunks of 2¹⁰: one batched product ``w_cᵀ Q_c``
+    per chunk in float32 (short sums), the partial results added in float64. Measured
+    at n = 2·10⁶, j = 41 (torch, 2 threads): no slower than the plain product (15 ms
+    against 25 ms; 32 ms against 288 ms for a block of 4); orthogonality 2e-7 for
+    ``lanczos`` and 2e-6 for ``eigsh`` at n = 4·10⁶. float64 is left to the BLAS.
     """
-    n = basis.shape[0]
-    xp = backends.namespace(w)
-    if n <= _CHUNK or backends.dtype_name(w.dtype) != "float32":
+    n, b = w.shape
+    if n <= 2 * _CHUNK or backends.dtype_name(w.dtype) != "float32":
         return basis.T @ w
-    total = None
-    for start in range(0, n, _CHUNK):
-        qc = xp.astype(basis[start : start + _CHUNK, :], xp.float64)
-        wc = xp.astype(w[start : start + _CHUNK, :], xp.float64)
-        part = qc.T @ wc
-        total = part if total is None else total + part
-    return xp.astype(total, w.dtype)
+    xp = backends.namespace(w)
+    j = basis.shape[1]
+    m = (n // _CHUNK) * _CHUNK
+    wc = xp.matrix_transpose(xp.reshape(w[:m, :], (m // _CHUNK, _CHUNK, b)))  # (B, b, C)
+    qc = xp.reshape(basis[:m, :], (m // _CHUNK, _CHUNK, j))  # (B, C, j)
+    acc = _accumulator(xp)
+    total = xp.sum(xp.astype(wc @ qc, acc), axis=0)  # (b, j)
+    if m < n:
+        total = total + xp.astype(xp.matrix_transpose(w[m:, :]) @ basis[m:, :], acc)
+    return xp.astype(xp.matrix_transpose(total), w.dtype)
+
+
+def row_coefficients(w: Array, stored: Array) -> Array:
+    """``w_i Q_iᵀ`` per recurrence: rows ``w`` (p, n) against bases ``stored`` (p, j, n) → (p, 1, j).
+
+    The batched form of :func:`coefficients`, one recurrence at a time (a batched
+    product over p recurrences and the chunks at once measured 13× slower).
+    """
+    p, n = w.shape
+    xp = backends.namespace(w)
+    if n <= 2 * _CHUNK or backends.dtype_name(w.dtype) != "float32":
+        return w[:, None, :] @ xp.matrix_transpose(stored)
+    rows = [coefficients(xp.matrix_transpose(stored[i, ...]), w[i, :, None]) for i in range(p)]  # (j, 1) each
+    return xp.stack([xp.matrix_transpose(r) for r in rows])
 
 
 def project_out(w: Array, basis: Array | None) -> tuple[Array, Array | None]:

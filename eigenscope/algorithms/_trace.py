@@ -114,12 +114,27 @@ class _Products:
 
     def _apply(self, f: Any, x: Array) -> Array:
         b = x.shape[1]
-        self.count += b
         if self.block_size is None or b <= self.block_size:
-            return f(x)
+            return self._checked(f, x)
         step = self.block_size
-        parts = [f(x[:, j : min(j + step, b)]) for j in range(0, b, step)]  # strict: no out-of-range stops
+        # strict: no out-of-range stops
+        parts = [self._checked(f, x[:, j : min(j + step, b)]) for j in range(0, b, step)]
         return self.op.xp.concat(parts, axis=1)
+
+    def _checked(self, f: Any, x: Array) -> Array:
+        """One call of the operator; a NaN or Inf column is reported as the product it came from."""
+        xp = self.op.xp
+        y = f(x)
+        finite = backends.to_numpy(xp.all(xp.isfinite(y), axis=0))  # one sync per call, b booleans
+        if not finite.all():
+            col = int(np.argmin(finite))
+            raise FloatingPointError(
+                f"{self.who}: product {self.count + col + 1} with A (column {col + 1} of a block of "
+                f"{x.shape[1]}) returned NaN or Inf; check the operator, and whether its values exceed the "
+                f"range of {backends.dtype_name(self.op.dtype)}"
+            )
+        self.count += x.shape[1]
+        return y
 
     def matmat(self, x: Array) -> Array:
         """``A @ X`` (costs ``X.shape[1]`` products)."""

@@ -96,3 +96,26 @@ def test_tight_budget_marks_nothing_converged():
     with pytest.warns(es.ConvergenceWarning, match="marked not converged|none is marked converged"):
         r = es.eigsh((a + a.T) / 2, 3, seed=0, max_matvecs=40)
     assert not r.converged.any()
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda op: es.trace(op, 12, method="hutchinson", block_size=4, seed=0),
+        lambda op: es.trace(op, 12, method="hutch++", block_size=4, seed=0),
+        lambda op: es.diagonal(op, 12, block_size=4, seed=0),
+    ],
+)
+def test_trace_and_diagonal_name_the_product_with_nan(run):
+    calls = [0]
+
+    def matmat(x):
+        calls[0] += 1
+        y = x.copy()
+        if calls[0] == 2:
+            y[:, 1] = np.nan
+        return y
+
+    op = es.LinearOperator.from_matvec(lambda x: x, matmat=matmat, shape=(30, 30), dtype=np.float64, check_finite=False)
+    with pytest.raises(FloatingPointError, match=r"product 6 with A \(column 2 of a block of 4\) returned NaN or Inf"):
+        run(op)

@@ -123,9 +123,15 @@ def test_scale_invariance(xp, dtype_name):
 
 
 def test_overflowing_products_are_reported():
-    a = np.diag(np.linspace(1.0, 2.0, 50)).astype(np.float32) * np.float32(3e38)
-    with pytest.raises(FloatingPointError, match=r"NaN or Inf .*range of float32"):
-        es.eigsh(a, 2, seed=0)
+    def overflowing(x):
+        with np.errstate(over="ignore"):
+            return (x * np.float32(1e30)) * np.float32(1e30)  # A = 1e60 I: beyond float32
+
+    op = es.LinearOperator.from_matvec(overflowing, shape=(100, 100), dtype=np.float32, check_finite=False)
+    with pytest.raises(FloatingPointError, match=r"NaN or Inf \(product 1\).*range of float32"):
+        es.eigsh(op, 2, seed=0)
+    with pytest.raises(FloatingPointError, match=r"NaN or Inf \(product \d+.*range of float32"):
+        es.spectral_density(op, 10, seed=0)
 
 
 def test_float32_at_millions_of_parameters():
