@@ -11,8 +11,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ._launch import require_gloo
+
+# Several processes per test: one xdist worker runs them all, so their ranks never compete.
+pytestmark = pytest.mark.xdist_group("distributed")
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

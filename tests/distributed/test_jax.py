@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Several processes per test: one xdist worker runs them all, so their ranks never compete.
+pytestmark = pytest.mark.xdist_group("distributed")
+
 WORKER = Path(__file__).resolve().parent / "_jax_worker.py"
 ARRAYS = ["hv", "hV", "top3", "ggn_V", "cov_V", "gradient"]
 

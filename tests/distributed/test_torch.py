@@ -11,6 +11,9 @@ import pytest
 
 from ._launch import launch, require_gloo
 
+# Several processes per test: one xdist worker runs them all, so their ranks never compete.
+pytestmark = pytest.mark.xdist_group("distributed")
+
 ARRAYS = ["hv", "hV", "gradient", "ggn_V", "cov_V", "sum_blocks_v"]
 
 
