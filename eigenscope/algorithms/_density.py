@@ -180,7 +180,10 @@ def spectral_density(
     gives the exact discrete measure of that probe with d nodes. Products are
     normalized by a power of two, so ``c·A`` gives nodes ``c ×`` those of A at any
     scale whose products stay finite in the dtype; a product with NaN or Inf raises
-    ``FloatingPointError`` naming the step. The outliers deflated are verified by
+    ``FloatingPointError`` naming the step. A dense or sparse matrix that is not
+    symmetric is refused when wrapped; a matrix-free operator is trusted as declared
+    (``eigenscope.eigsh(A, 1, check_symmetric=True)`` tests it with 2 products).
+    The outliers deflated are verified by
     :func:`eigsh` (the k most extreme, multiplicities included).
 
     Parameters

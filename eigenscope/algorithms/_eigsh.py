@@ -185,6 +185,8 @@ def eigsh(
         start vector (n,) or block (n, b), finite and nonzero.
     check_symmetric
         Spend 2 products verifying ``uᵀAv = vᵀAu`` (raise ``ValueError`` if not).
+        A dense or sparse matrix is checked for symmetry when it is wrapped (free);
+        a matrix-free operator is trusted as declared unless this is set.
 
     Returns
     -------

@@ -80,16 +80,18 @@ def _square_operator(a: Any, who: str) -> LinearOperator:
 def _check_count(value: Any, name: str, minimum: int, who: str, hint: str = "") -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{who}: {name} must be an int, got {type(value).__name__}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{who}: {name} must be an integer >= {minimum}{hint}, got {value!r} ({type(value).__name__})")
     if value < minimum:
-        raise ValueError(f"{who}: {name} must be at least {minimum}{hint}, got {value}")
+        raise ValueError(f"{who}: {name} must be an integer >= {minimum}{hint}, got {value}")
     return int(value)
 
 
 def _check_tolerance(value: Any, name: str, who: str) -> float | None:
     if value is None:
         return None
+    if isinstance(value, (bool, np.bool_, str)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{who}: {name} must be a finite number >= 0, got {value!r} ({type(value).__name__})")
     value = float(value)
     if not value >= 0.0 or math.isinf(value):
         raise ValueError(f"{who}: {name} must be a finite number >= 0, got {value}")

@@ -119,3 +119,18 @@ def test_trace_and_diagonal_name_the_product_with_nan(run):
     op = es.LinearOperator.from_matvec(lambda x: x, matmat=matmat, shape=(30, 30), dtype=np.float64, check_finite=False)
     with pytest.raises(FloatingPointError, match=r"product 6 with A \(column 2 of a block of 4\) returned NaN or Inf"):
         run(op)
+
+
+@pytest.mark.parametrize("who", ["trace", "diagonal"])
+@pytest.mark.parametrize("name", ["num_matvecs", "block_size"])
+@pytest.mark.parametrize("bad", [True, 2.5, "3", 0])
+def test_trace_and_diagonal_counts(who, name, bad):
+    run = es.trace if who == "trace" else es.diagonal
+    with pytest.raises((TypeError, ValueError), match=f"{who}: {name} must be an integer >= "):
+        run(A, **{"num_matvecs": 30, "method": "hutchinson", name: bad})
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan, -1.0, "1e-3", True])
+def test_trace_tolerances(bad):
+    with pytest.raises((TypeError, ValueError), match="trace: rtol must be a finite number >= 0"):
+        es.trace(A, rtol=bad)

@@ -163,7 +163,7 @@ def test_errors(matrix):
         diagonal(np.ones((3, 4)), 5)
     with pytest.raises(ValueError, match="'hutchinson', 'diag\\+\\+'"):
         diagonal(matrix, 5, method="hutch++")
-    with pytest.raises(ValueError, match="at least 3"):
+    with pytest.raises(ValueError, match="must be an integer >= 3"):
         diagonal(matrix, 2, method="diag++")
     with pytest.raises(ValueError, match="num_matvecs"):
         diagonal(matrix, 0)

@@ -209,9 +209,9 @@ def test_errors(flat_matrix):
         trace(flat_matrix, 6, distribution="uniform")
     with pytest.raises(ValueError, match="num_matvecs"):
         trace(flat_matrix, 0, method="hutchinson")
-    with pytest.raises(ValueError, match="at least 3"):
+    with pytest.raises(ValueError, match="must be an integer >= 3"):
         trace(flat_matrix, 2, method="hutch++")
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="must be an integer >= 2"):
         trace(flat_matrix, 1, method="xtrace")
     with pytest.raises(TypeError, match="int"):
         trace(flat_matrix, 6.0)
