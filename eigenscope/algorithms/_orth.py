@@ -49,8 +49,7 @@ _CHUNK = 1 << 10  # rows per partial product of a long float32 basis
 
 def _accumulator(xp: Any) -> Any:
     """float64 where the backend has it (JAX only with x64 enabled), else float32."""
-    wide = xp.zeros(1, dtype=xp.float64) if hasattr(xp, "float64") else None
-    return xp.float64 if wide is not None and backends.dtype_name(wide.dtype) == "float64" else xp.float32
+    return xp.float64 if backends.has_float64(xp) else xp.float32
 
 
 def coefficients(basis: Array, w: Array) -> Array:

@@ -155,3 +155,13 @@ def same_device(a: Any, b: Any) -> bool:
 def prefers_static_shapes(xp: ModuleType) -> bool:
     """Whether every new array shape costs a compilation (JAX): loops then keep shapes fixed."""
     return backend_name(xp) == "jax"
+
+
+def has_float64(xp: ModuleType) -> bool:
+    """Whether ``xp`` computes in float64 (JAX only with ``jax_enable_x64``; asking it for
+    float64 otherwise returns float32 with a warning)."""
+    if backend_name(xp) == "jax":
+        import jax
+
+        return bool(jax.config.read("jax_enable_x64"))
+    return True

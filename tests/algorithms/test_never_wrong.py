@@ -171,3 +171,27 @@ def test_low_rank_ggn_smallest_are_zeros():
     np.testing.assert_allclose(bottom.eigenvalues, 0.0, atol=1e-10 * lam.max())
     top = es.eigsh(G, 3, which="LA", seed=0)
     np.testing.assert_allclose(top.eigenvalues, lam[::-1][:3], rtol=1e-8)
+
+
+def test_long_float32_jax_vectors_without_x64():
+    # The chunked float32 Gram–Schmidt sums in float64 where the backend has it; JAX without
+    # jax_enable_x64 has not, and must neither warn nor fail (a fresh process: the tests enable x64).
+    pytest.importorskip("jax")
+    code = """
+import warnings; warnings.simplefilter("error")
+import jax.numpy as jnp, numpy as np, eigenscope as es
+n = 5000
+d = jnp.asarray(np.random.default_rng(0).random(n).astype(np.float32)).at[:3].add(jnp.array([5.0, 4.0, 3.0]))
+op = es.LinearOperator.from_matvec(
+    lambda x: d * x, shape=(n, n), dtype=jnp.float32, xp=jnp, matmat=lambda x: d[:, None] * x
+)
+r = es.eigsh(op, 3, seed=0)
+assert r.converged.all() and abs(r.eigenvalues[0] - float(d.max())) < 1e-3, r
+s = es.spectral_density(op, 20, 2, seed=0)
+assert abs(s.support[1] - float(d.max())) < 1e-3
+"""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
