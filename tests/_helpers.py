@@ -61,3 +61,16 @@ class Counting:
 def max_examples(xp, default: int = 15, compiled: int = 4) -> int:
     """Hypothesis examples for a backend: JAX compiles every new shape, so it gets fewer."""
     return compiled if eb.backend_name(xp) == "jax" else default
+
+
+def expected_eigenvalues(lam: np.ndarray, k: int, which: str) -> np.ndarray:
+    """The k eigenvalues ``eigsh`` must return for spectrum ``lam``, in its output order
+    (``"BE"``: ascending)."""
+    s = np.sort(lam)
+    if which == "LA":
+        return s[::-1][:k]
+    if which == "SA":
+        return s[:k]
+    if which == "LM":
+        return lam[np.argsort(-np.abs(lam), kind="stable")][:k]
+    return np.sort(np.concatenate([s[: k // 2], s[::-1][: (k + 1) // 2]]))

@@ -17,7 +17,7 @@ from ._lanczos import _check_square_symmetric, check_symmetric_numerically
 from ._power import power_pairs
 from ._scaling import NormalizedProducts
 from ._thick_restart import Pairs, ranking, thick_restart
-from ._verify import verify
+from ._verify import Request, verify
 
 WHICH_CHOICES = ("LA", "SA", "LM", "BE")
 METHOD_CHOICES = ("auto", "lanczos", "block", "power")
@@ -238,17 +238,14 @@ def eigsh(
     else:
         budget = max(50 * ncv, 1000) if max_matvecs is None else max_matvecs
         first = thick_restart(products, k, which, tol, budget, ncv, block, rng, start=v0)
-    return _finish(products, first, k, which, tol, budget, block, rng, method, extra, return_eigenvectors)
+    request = Request(k, which, tol, budget, block)
+    return _finish(products, first, request, rng, method, extra, return_eigenvectors)
 
 
 def _finish(
     products: NormalizedProducts,
     first: Pairs,
-    k: int,
-    which: str,
-    tol: float,
-    budget: int,
-    block: int,
+    request: Request,
     rng: backends.RandomSource,
     method: str,
     extra: int,
@@ -256,8 +253,9 @@ def _finish(
 ) -> EigshResult:
     """Verify the first run's pairs (when they converged), select, order, scale back, warn."""
     xp = products.xp
+    k, which, tol, budget, _ = request
     if first.converged.all():
-        found, verified, spent = verify(products, first, k, which, tol, budget, block, rng)
+        found, verified, spent = verify(products, first, request, rng)
         sel = found.select(k, which)
         values, residuals = found.values[sel], found.residuals[sel]
         vectors = found.vectors

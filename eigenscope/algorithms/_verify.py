@@ -44,6 +44,16 @@ from ._thick_restart import Pairs, breakdown_tolerance, ranking, thick_restart, 
 _DELTA = 1e-4  # the start vector's component along a missed eigenvector is ≥ δ/√d but with probability ≈ 0.8 δ
 
 
+class Request(NamedTuple):
+    """What ``eigsh`` was asked for: k pairs at ``which``, to ``tol``, within ``budget`` products."""
+
+    k: int
+    which: str
+    tol: float
+    budget: int
+    block: int
+
+
 class _Test(NamedTuple):
     """One end to check: nothing at or beyond ``ref`` (moved out by ``margin``) may exist."""
 
@@ -211,20 +221,14 @@ def dense_complement(products: NormalizedProducts, locked: Array, rng: backends.
 
 
 def verify(
-    products: NormalizedProducts,
-    first: Pairs,
-    k: int,
-    which: str,
-    tol: float,
-    budget: int,
-    block: int,
-    rng: backends.RandomSource,
+    products: NormalizedProducts, first: Pairs, request: Request, rng: backends.RandomSource
 ) -> tuple[Found, bool, int]:
     """Rounds of :func:`_scan` (and of newcomer searches) until the set is verified.
 
     Returns ``(found, verified, products spent)``; ``verified`` is False when the
     budget ran out first.
     """
+    k, which, tol, budget, block = request
     xp = products.xp
     n = products.shape[0]
     eps = backends.finfo_eps(xp, products.dtype)

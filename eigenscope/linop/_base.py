@@ -171,14 +171,22 @@ class LinearOperator:
             raise ValueError(f"{what} expected a {ndim}-d array of shape {shape}, got shape {tuple(x.shape)}")
         if x.shape[0] != length:
             raise ValueError(f"{what} expected {length} rows (the operator is {self._shape}), got {x.shape[0]}")
-        if x.dtype != self._dtype:
+        mismatch = self._placement_mismatch(x)
+        if mismatch == "dtype":
             raise TypeError(
                 f"{what} expected dtype {backends.dtype_name(self._dtype)}, "
                 f"got {backends.dtype_name(x.dtype)}; cast it first"
             )
-        dev = backends.device(x)
-        if not backends.same_device(dev, self._device):
-            raise TypeError(f"{what} expected an array on device {self._device}, got one on {dev}")
+        if mismatch == "device":
+            raise TypeError(f"{what} expected an array on device {self._device}, got one on {backends.device(x)}")
+
+    def _placement_mismatch(self, x: Any) -> str | None:
+        """``"dtype"`` or ``"device"`` where array ``x`` differs from the operator's, else None."""
+        if x.dtype != self._dtype:
+            return "dtype"
+        if not backends.same_device(backends.device(x), self._device):
+            return "device"
+        return None
 
     def _check_result(self, y: Any, shape: tuple[int, ...], what: str) -> Array:
         """Return ``y`` if it is an array of the operator's backend, dtype and device of
@@ -195,14 +203,16 @@ class LinearOperator:
             raise TypeError(f"{what} of {self!r} returned {_kind(y)}, expected a {self.backend} array")
         if tuple(y.shape) != shape:
             raise ValueError(f"{what} of {self!r} returned shape {tuple(y.shape)}, expected {shape}")
-        if y.dtype != self._dtype:
+        mismatch = self._placement_mismatch(y)
+        if mismatch == "dtype":
             raise TypeError(
                 f"{what} of {self!r} returned dtype {backends.dtype_name(y.dtype)}, "
                 f"expected {backends.dtype_name(self._dtype)}"
             )
-        dev = backends.device(y)
-        if not backends.same_device(dev, self._device):
-            raise TypeError(f"{what} of {self!r} returned an array on device {dev}, expected device {self._device}")
+        if mismatch == "device":
+            raise TypeError(
+                f"{what} of {self!r} returned an array on device {backends.device(y)}, expected device {self._device}"
+            )
         return y
 
     # The checked products: every public product, the views and the lazy algebra
