@@ -266,7 +266,7 @@ def test_default_analyze_runs_in_budget(tmp_path, capsys, monkeypatch):
     assert status == 0, stderr
     results = json.loads((tmp_path / "eigenscope-out" / "results.json").read_text())
     # Wall time depends on what else the machine runs; the product count is the budget
-    # (1,223 products: about 40 s on the reference two-core machine).
+    # (1,214 products: about 35 s on the reference two-core machine).
     assert results["num_matvecs"]["total"] < 1500
     top = results["analysis"]["top"]
     assert all(top["converged"]) and len(top["eigenvalues"]) == 10
