@@ -275,10 +275,22 @@ def run_recurrence(
 
 
 def tridiagonal_eigh(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenpairs of the symmetric tridiagonal ``T`` (host, float64, LAPACK stemr)."""
+    """Eigenpairs of the symmetric tridiagonal ``T`` (host, float64).
+
+    LAPACK's ``stemr`` on ``T / s`` (s the largest entry, so any scale of A gives the same
+    problem), and the QR-based ``stev`` where ``stemr`` does not converge (it can fail on
+    tridiagonals with tiny off-diagonal entries, as after a near-breakdown).
+    """
     if alpha.size == 1:
         return alpha.astype(np.float64).copy(), np.ones((1, 1))
-    return eigh_tridiagonal(alpha, beta, lapack_driver="stemr")
+    scale = float(max(np.max(np.abs(alpha)), np.max(np.abs(beta)) if beta.size else 0.0))
+    scale = scale if scale > 0 and np.isfinite(scale) else 1.0
+    a, b = alpha / scale, beta / scale
+    try:
+        theta, s = eigh_tridiagonal(a, b, lapack_driver="stemr")
+    except np.linalg.LinAlgError:
+        theta, s = eigh_tridiagonal(a, b, lapack_driver="stev")
+    return theta * scale, s
 
 
 def lanczos(

@@ -100,15 +100,15 @@ def adversarial_spectra(
     scale = draw(st.sampled_from(scales))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     if kind == "low_rank":
-        r = draw(st.integers(1, min(8, n - 2)))
+        r = draw(st.integers(1, max(1, min(8, n - 2))))
         lam = np.zeros(n)
         lam[:r] = rng.uniform(0.5, 5.0, r) * rng.choice([-1.0, 1.0], r)
     elif kind == "psd_rank_deficient":
-        r = draw(st.integers(1, n // 2))
+        r = draw(st.integers(1, max(1, n // 2)))
         lam = np.zeros(n)
         lam[:r] = rng.uniform(0.01, 1.0, r) ** 2 * 10
     elif kind == "indefinite_null":
-        p, q = draw(st.integers(1, n // 3)), draw(st.integers(1, n // 3))
+        p, q = draw(st.integers(1, max(1, n // 3))), draw(st.integers(1, max(1, n // 3)))
         lam = np.zeros(n)
         lam[:p] = rng.uniform(0.1, 3.0, p)
         lam[p : p + q] = -rng.uniform(0.1, 3.0, q)

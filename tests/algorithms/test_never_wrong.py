@@ -184,3 +184,28 @@ assert abs(s.support[1] - float(d.max())) < 1e-3
 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+@settings(max_examples=60)
+@given(
+    pair=adversarial_matrices(min_n=2, max_n=40, scales=(1e-150, 1e-20, 1.0, 1e20, 1e150)),
+    k=st.integers(1, 8),
+    which=st.sampled_from(["LA", "SA", "LM", "BE"]),
+    seed=st.integers(0, 2**16),
+)
+def test_every_public_function_on_adversarial_inputs(pair, k, which, seed):
+    # Small sizes (the dense paths included), every scale: results finite, converged pairs right.
+    a, lam = pair
+    n = lam.size
+    k = min(k, n - 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", es.ConvergenceWarning)
+        warnings.simplefilter("ignore", es.EigenscopeWarning)
+        r = es.eigsh(a, k, which=which, seed=seed)
+        lanczos = es.lanczos(a, min(10, n), seed=seed)
+        density = es.spectral_density(a, min(20, n), 2, seed=seed, deflate_outliers=1 if n > 2 else 0)
+    check_never_wrong(a, np.linalg.eigvalsh(a), r, k, which, float(np.finfo(np.float64).eps))
+    assert np.all(np.isfinite(lanczos.ritz_values)) and np.all(np.isfinite(density.nodes))
+    np.testing.assert_allclose(density.weights.sum(axis=1), 1.0, atol=1e-12)
+    assert np.isfinite(es.trace(a, 12, seed=seed).estimate)
+    assert np.all(np.isfinite(es.diagonal(a, 12, seed=seed).estimate))
