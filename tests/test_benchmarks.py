@@ -171,3 +171,15 @@ def test_results_of_separate_runs_merge(tmp_path):
     # A workload whose setup changed is measured afresh: nothing old is kept.
     changed = {"setup": {**setup, "size": "other"}, "tasks": {"density": {}}, "not_run": {}}
     assert _merged(second, previous, {"W3": changed})["workloads"]["W3"]["tasks"].keys() == {"density"}
+
+
+def test_verification_benchmark_quick(tmp_path):
+    from benchmarks import bench_verification
+
+    out = tmp_path / "verification.json"
+    result = bench_verification.main(["--quick", "--output", str(out)])
+    assert json.loads(out.read_text())["rows"] == result["rows"]
+    for row in result["rows"]:
+        if row["converged"]:
+            assert row["max_error"] <= 1e-6 * 50  # the spectra reach 50; tol = √ε
+            assert row["verification"] <= 1.2 * row["main"]
