@@ -22,6 +22,7 @@ Run: ``python -m benchmarks.bench_verification [--quick]`` (writes
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import warnings
 from pathlib import Path
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     result = {
         "command": "python -m benchmarks.bench_verification" + (" --quick" if args.quick else ""),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cpu": cpu_model(),
         "versions": versions("numpy", "scipy", "torch"),
         "rows": rows,
