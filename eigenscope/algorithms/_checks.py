@@ -58,12 +58,6 @@ def choice(value: Any, name: str, choices: tuple[str, ...], who: str) -> str:
     return value
 
 
-def nonempty(op: LinearOperator, who: str) -> None:
-    """Refuse a 0×0 operator by name (there is no spectrum to compute)."""
-    if min(op.shape) < 1:
-        raise ValueError(f"{who} needs an operator with n >= 1, got shape {op.shape}")
-
-
 def start_block(op: LinearOperator, v: Array, name: str, who: str) -> Array:
     """Check a user-given start vector (n,) or block (n, b): backend, dtype, device, finite, nonzero.
 

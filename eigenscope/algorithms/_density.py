@@ -217,7 +217,6 @@ def spectral_density(
     """
     who = "spectral_density"
     op = aslinearoperator(A)
-    _checks.nonempty(op, who)
     _check_square_symmetric(op, who)
     n = op.shape[0]
     num_probes = _checks.count(num_probes, "num_probes", who)

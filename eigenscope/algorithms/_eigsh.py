@@ -14,6 +14,7 @@ from ..backends import Array, Seed
 from ..linop import aslinearoperator
 from . import _checks
 from ._lanczos import _check_square_symmetric, check_symmetric_numerically
+from ._orth import take_columns
 from ._power import power_pairs
 from ._scaling import NormalizedProducts
 from ._thick_restart import Pairs, ranking, thick_restart
@@ -132,7 +133,7 @@ def eigsh(
     other copies of a repeated eigenvalue, and the eigenvalues beyond an invariant
     subspace (a low-rank GGN's null space). Rounds stop when nothing more extreme
     is found; the set then holds the k most extreme eigenvalues, multiplicities
-    included, with the certainty Krylov methods have — that a random start vector
+    included (eigenvalues closer than the tolerance count as ties), with the certainty Krylov methods have — that a random start vector
     is not (numerically) orthogonal to a wanted eigenvector. If the budget runs out
     first, every pair is marked not converged and a ``ConvergenceWarning`` says why.
 
@@ -196,7 +197,6 @@ def eigsh(
     """
     who = "eigsh"
     op = aslinearoperator(A)
-    _checks.nonempty(op, who)
     _check_square_symmetric(op, who)
     n = op.shape[0]
     which = _checks.choice(which, "which", WHICH_CHOICES, who)
@@ -287,7 +287,7 @@ def _finish(
     out_vectors = None
     if want_vectors:
         cols = sel[order]
-        out_vectors = xp.concat([vectors[:, int(i) : int(i) + 1] for i in cols], axis=1)
+        out_vectors = take_columns(xp, vectors, cols)
     scale = products.scale
     return EigshResult(
         values[order] * scale,

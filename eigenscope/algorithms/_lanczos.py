@@ -352,7 +352,6 @@ def lanczos(
     """
     who = "lanczos"
     op = aslinearoperator(A)
-    _checks.nonempty(op, who)
     _check_square_symmetric(op, who)
     reorth = _checks.choice(reorth, "reorth", REORTH_CHOICES, who)
     n = op.shape[0]

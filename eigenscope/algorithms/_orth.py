@@ -39,11 +39,6 @@ def row_norms(xp: Any, w: Array) -> Array:
     return xp.sqrt(xp.sum(w * w, axis=1))
 
 
-def vector_norm(xp: Any, v: Array) -> Array:
-    """``‖v‖₂`` of a 1-d array, accurate at any n (see the module docstring)."""
-    return xp.sqrt(xp.sum(v * v))
-
-
 _CHUNK = 1 << 10  # rows per partial product of a long float32 basis
 
 
@@ -92,6 +87,12 @@ def row_coefficients(w: Array, stored: Array) -> Array:
     return xp.stack([xp.matrix_transpose(r) for r in rows])
 
 
+def take_columns(xp: Any, a: Array, columns: Any) -> Array:
+    """``a[:, columns]`` for an integer sequence: one gather on the array's device."""
+    index = backends.from_numpy(np.asarray(columns, dtype=np.int64), xp=xp, dtype=xp.int64, device=backends.device(a))
+    return xp.take(a, index, axis=1)
+
+
 def project_out(w: Array, basis: Array | None) -> tuple[Array, Array | None]:
     """One classical Gram–Schmidt pass: ``w − Q(Qᵀw)`` and the coefficients ``Qᵀw``."""
     if basis is None or basis.shape[1] == 0:
@@ -101,7 +102,12 @@ def project_out(w: Array, basis: Array | None) -> tuple[Array, Array | None]:
 
 
 def orthonormalize_block(
-    xp: Any, w: Array, tol: float, against: tuple[Array | None, ...] = ()
+    xp: Any,
+    w: Array,
+    tol: float,
+    against: tuple[Array | None, ...] = (),
+    reference: np.ndarray | None = None,
+    already: tuple[Array | None, ...] = (),
 ) -> tuple[Array, np.ndarray, np.ndarray]:
     """``w = Q R`` with orthonormal ``Q`` (n, b), column by column (CGS2 inside the block).
 
@@ -109,23 +115,27 @@ def orthonormalize_block(
     ``w`` lies in the span of the columns before it, or of ``against``) are
     flagged, get a zero row in ``R`` and are left for the caller to replace;
     their entry in ``Q`` is not normalized. Every column is first projected off
-    the arrays in ``against`` (twice). Returns ``(Q, R, deficient)`` with ``R``
-    a (b, b) float64 host array. Cost: ``O(n b²)`` plus ``O(n b Σ cols(against))``.
+    the arrays in ``against`` (twice). A column whose norm fell below 1/100 of its
+    ``reference`` norm (default: its own norm before projection; a caller that
+    projected already passes the norm of the product it started from) is nearly in
+    the span: normalizing it magnifies the rounding left along the span by up to
+    100×, so it gets one more projection pass, off ``against``, the bases in
+    ``already`` (those the caller projected off before) and the earlier columns
+    (Kahan–Parlett's "twice is enough" needs this guard near breakdown). Returns ``(Q, R, deficient)`` with ``R`` a
+    (b, b) float64 host array. Cost: ``O(n b²)`` plus ``O(n b Σ cols(against))``.
     """
     b = w.shape[1]
+    if reference is None:
+        reference = backends.to_numpy(column_norms(xp, w)).astype(np.float64)
     r = np.zeros((b, b))
     deficient = np.zeros(b, dtype=bool)
     cols: list[Array] = []
     for i in range(b):
         v = w[:, i : i + 1]
         for _ in range(2):
-            for basis in against:
-                v, _ = project_out(v, basis)
-            if cols:
-                block = xp.concat(cols, axis=1)
-                coef = coefficients(block, v)
-                v = v - block @ coef
-                r[: len(cols), i] += backends.to_numpy(coef).astype(np.float64)[:, 0]
+            v, coef = _project_column(xp, v, against, cols)
+            if coef is not None:
+                r[: len(cols), i] += coef
         norm = float(backends.to_numpy(column_norms(xp, v))[0])
         if not np.isfinite(norm):
             raise FloatingPointError("non-finite vector in the Krylov basis")
@@ -134,8 +144,25 @@ def orthonormalize_block(
             cols.append(v)
             continue
         r[i, i] = norm
-        cols.append(v / norm)
+        v = v / norm
+        if norm < 1e-2 * reference[i]:
+            v, _ = _project_column(xp, v, (*already, *against), cols)
+            v = v / column_norms(xp, v)[0]
+        cols.append(v)
     return xp.concat(cols, axis=1), r, deficient
+
+
+def _project_column(
+    xp: Any, v: Array, against: tuple[Array | None, ...], cols: list[Array]
+) -> tuple[Array, np.ndarray | None]:
+    """One Gram–Schmidt pass of a column off ``against`` and the block's earlier columns."""
+    for basis in against:
+        v, _ = project_out(v, basis)
+    if not cols:
+        return v, None
+    block = xp.concat(cols, axis=1)
+    v, coef = project_out(v, block)
+    return v, backends.to_numpy(coef).astype(np.float64)[:, 0]
 
 
 def fresh_directions(

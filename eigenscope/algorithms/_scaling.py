@@ -12,7 +12,6 @@ they are ``c`` times them up to rounding.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -52,9 +51,22 @@ class NormalizedProducts:
         y = self.op.matmat(x)
         self.count += x.shape[1]
         if not self._fixed:
-            self.scale = _power_of_two_scale(self.xp, y, self.who, self.count)
+            self.scale = self._power_of_two_scale(y)
             self._fixed = True
         return y / self.scale if self.scale != 1.0 else y
+
+    def _power_of_two_scale(self, y: Array) -> float:
+        """``2^round(log₂ ‖y‖)`` with ‖y‖ the largest column norm, computed without overflow."""
+        xp = self.xp
+        peak = float(backends.to_numpy(xp.max(xp.abs(y))))
+        if not math.isfinite(peak):
+            raise self.nonfinite()
+        if peak == 0.0:
+            return 1.0
+        norm = peak * float(np.max(backends.to_numpy(column_norms(xp, y / peak))))
+        # Keep s and 1/s normal numbers of the dtype, so dividing by s stays exact.
+        limit = int(math.log2(float(xp.finfo(y.dtype).max))) - 1
+        return math.ldexp(1.0, max(-limit, min(limit, round(math.log2(norm)))))
 
     def nonfinite(self, what: str = "") -> FloatingPointError:
         """The error for a NaN or Inf met in the products up to now."""
@@ -62,21 +74,3 @@ class NormalizedProducts:
             f"{self.who}: the operator product returned NaN or Inf (product {self.count}{what}); "
             f"check the operator, and whether its values exceed the range of {backends.dtype_name(self.dtype)}"
         )
-
-
-def _power_of_two_scale(xp: Any, y: Array, who: str, count: int) -> float:
-    """``2^round(log₂ ‖y‖)`` with ‖y‖ the largest column norm, computed without overflow."""
-    peak = float(backends.to_numpy(xp.max(xp.abs(y))))
-    if not math.isfinite(peak):
-        raise FloatingPointError(
-            f"{who}: the operator product returned NaN or Inf (product {count}); "
-            f"check the operator, and whether its values exceed the range of {backends.dtype_name(y.dtype)}"
-        )
-    if peak == 0.0:
-        return 1.0
-    norm = peak * float(np.max(backends.to_numpy(column_norms(xp, y / peak))))
-    exponent = round(math.log2(norm))
-    # Keep s and 1/s normal numbers of the dtype, so dividing by s stays exact.
-    limit = int(math.log2(float(xp.finfo(y.dtype).max))) - 1
-    exponent = max(-limit, min(limit, exponent))
-    return math.ldexp(1.0, exponent)

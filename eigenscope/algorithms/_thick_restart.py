@@ -112,21 +112,25 @@ def thick_restart(
 
     while True:
         w = products.matmat(xp.asarray(basis[:, j : j + block]))
+        product_norms = column_norms(xp, w)
         # Columns past nv are zero; with JAX the whole basis is used so shapes stay fixed.
         current = basis if static else basis[:, :nv]
         w, lc1 = project_out(w, locked)
         w, coef = project_out(w, current)
         w, lc2 = project_out(w, locked)
         w, coef2 = project_out(w, current)
-        hcol = backends.to_numpy(coef + coef2).astype(np.float64)[:nv]  # (nv, block) to the host
-        if not np.all(np.isfinite(hcol)):
+        parts = [coef + coef2] + ([] if locked is None else [lc1 + lc2]) + [product_norms[None, :]]
+        both = backends.to_numpy(xp.concat(parts, axis=0)).astype(np.float64)  # one transfer
+        if not np.all(np.isfinite(both)):
             raise products.nonfinite()
-        if locked is not None:
-            coupling[:, j : j + block] = backends.to_numpy(lc1 + lc2).astype(np.float64)
+        hcol = both[:nv]
+        coupling[:, j : j + block] = both[current.shape[1] : -1]
         h[:nv, j : j + block] = hcol
         h[j : j + block, :nv] = hcol.T
         anorm = max(anorm, float(np.max(np.abs(hcol).sum(axis=0))))
-        q, r, deficient = orthonormalize_block(xp, w, breakdown_tolerance(eps, anorm))
+        q, r, deficient = orthonormalize_block(
+            xp, w, breakdown_tolerance(eps, anorm), reference=both[-1], already=(locked, current)
+        )
         exhausted = False
         if deficient.any():  # an invariant subspace: continue from fresh directions
             lost = backends.to_numpy(column_norms(xp, q)).astype(np.float64)

@@ -37,7 +37,7 @@ from scipy.linalg import eigh_tridiagonal
 
 from .. import backends
 from ..backends import Array
-from ._orth import column_norms, orthonormalize_block, project_out
+from ._orth import column_norms, orthonormalize_block, project_out, take_columns
 from ._scaling import NormalizedProducts
 from ._thick_restart import Pairs, breakdown_tolerance, ranking, thick_restart, threshold
 
@@ -273,5 +273,4 @@ def verify(
         ]
         if not keep:  # the scan's Ritz value was transient; the accurate pair is not beyond
             return found, True, products.count - start
-        cols = xp.concat([probe.vectors[:, i : i + 1] for i in keep], axis=1)
-        found.add(xp, probe.values[np.array(keep)], cols, probe.residuals[np.array(keep)])
+        found.add(xp, probe.values[keep], take_columns(xp, probe.vectors, keep), probe.residuals[keep])
