@@ -133,8 +133,9 @@ def eigsh(
     other copies of a repeated eigenvalue, and the eigenvalues beyond an invariant
     subspace (a low-rank GGN's null space). Rounds stop when nothing more extreme
     is found; the set then holds the k most extreme eigenvalues, multiplicities
-    included (eigenvalues closer than the tolerance count as ties), with the certainty Krylov methods have — that a random start vector
-    is not (numerically) orthogonal to a wanted eigenvector. If the budget runs out
+    included (eigenvalues closer than the tolerance count as ties), with the
+    certainty Krylov methods have — that a random start vector is not
+    (numerically) orthogonal to a wanted eigenvector. If the budget runs out
     first, every pair is marked not converged and a ``ConvergenceWarning`` says why.
 
     Cost of the verification: one run converging one eigenpair (two for ``"BE"``)
