@@ -15,20 +15,30 @@ product is summed over the ranks (``process_group=``; see ``docs/distributed.md`
 """
 
 from ._api import empirical_fisher, ggn, gradient_covariance, hessian, layerwise
+from ._data import Batches, batch_size
 from ._distributed import DistributedError
+from ._functional import FunctionalModel, call_model
+from ._losses import resolve_loss
 from ._operator import CurvatureOperator
-from ._params import ParamSpec
+from ._params import ParamSpec, make_spec, select_params
 from ._state import ModelState, stochastic_modules
 
 __all__ = [
+    "Batches",
     "CurvatureOperator",
     "DistributedError",
+    "FunctionalModel",
     "ModelState",
     "ParamSpec",
+    "batch_size",
+    "call_model",
     "empirical_fisher",
     "ggn",
     "gradient_covariance",
     "hessian",
     "layerwise",
+    "make_spec",
+    "resolve_loss",
+    "select_params",
     "stochastic_modules",
 ]
