@@ -1,8 +1,11 @@
 """Backends: array namespaces, devices, dtypes, seeded probes and array updates.
 
-The only layer (with the adapters) that names NumPy, torch, JAX or CuPy.
+The only layer (with the adapters) that names NumPy, torch, JAX or CuPy. Each framework
+is one :class:`Framework` object, looked up once with :func:`framework_of`; the functions
+here are shorthands that ask it.
 """
 
+from ._frameworks import Framework, Seed, framework_of
 from ._namespace import (
     SUPPORTED_DTYPE_NAMES,
     Array,
@@ -15,18 +18,23 @@ from ._namespace import (
     from_numpy,
     has_float64,
     namespace,
+    namespace_of_dtype,
     prefers_static_shapes,
     resolve_namespace,
     same_device,
     to_numpy,
 )
-from ._random import RandomSource, Seed, random_source
+from ._random import DISTRIBUTIONS, RandomSource, random_source
+from ._sparse import ScipyLike, scipy_like
 from ._update import set_column, set_columns, set_index
 
 __all__ = [
+    "DISTRIBUTIONS",
     "SUPPORTED_DTYPE_NAMES",
     "Array",
+    "Framework",
     "RandomSource",
+    "ScipyLike",
     "Seed",
     "backend_name",
     "check_dtype",
@@ -34,13 +42,16 @@ __all__ = [
     "device",
     "dtype_name",
     "finfo_eps",
+    "framework_of",
     "from_numpy",
     "has_float64",
     "namespace",
+    "namespace_of_dtype",
     "prefers_static_shapes",
     "random_source",
     "resolve_namespace",
     "same_device",
+    "scipy_like",
     "set_column",
     "set_columns",
     "set_index",

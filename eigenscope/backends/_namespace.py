@@ -1,8 +1,7 @@
 """Array namespaces, dtypes and devices of the supported backends.
 
-This is the only place (with ``_random`` and ``_update``) that knows which
-array library an array comes from; everything above talks to arrays through
-the Array API namespace returned here.
+Everything above this package talks to arrays through the Array API namespace returned
+here, and to the framework object :func:`framework_of` returns for what the standard lacks.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-Array = Any
-"""An array of any supported backend (the standard has no static type yet)."""
+from ._frameworks import Array, dtype_name, framework_of
 
 SUPPORTED_DTYPE_NAMES = ("float32", "float64")
 
@@ -39,33 +37,14 @@ def backend_name(xp: ModuleType) -> str:
 
     One of ``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"``, ``"array_api_strict"``
     (or the namespace's module name for any other standard-conforming library).
+    For messages; code asks :func:`framework_of` for behaviour instead of comparing names.
     """
-    if array_api_compat.is_numpy_namespace(xp):
-        return "numpy"
-    if array_api_compat.is_torch_namespace(xp):
-        return "torch"
-    if array_api_compat.is_jax_namespace(xp):
-        return "jax"
-    if array_api_compat.is_cupy_namespace(xp):
-        return "cupy"
-    if array_api_compat.is_array_api_strict_namespace(xp):
-        return "array_api_strict"
-    return xp.__name__
+    return framework_of(xp).name
 
 
 def device(x: Array) -> Any:
     """The device ``x`` lives on, as ``array_api_compat.device`` reports it."""
     return array_api_compat.device(x)
-
-
-def dtype_name(dtype: Any) -> str:
-    """A readable name for a dtype of any backend (``"float32"``, ``"int64"``, ...)."""
-    if isinstance(dtype, type):
-        dtype = np.dtype(dtype)
-    name = getattr(dtype, "name", None)
-    if isinstance(name, str):
-        return name
-    return str(dtype).rsplit(".", 1)[-1]
 
 
 def check_dtype(dtype: Any, *, what: str = "operator") -> Any:
@@ -98,36 +77,18 @@ def to_numpy(x: Array) -> np.ndarray:
     """
     if isinstance(x, np.ndarray):
         return x
-    if isinstance(x, (float, int)):
+    if isinstance(x, (float, int, np.generic)):
         return np.asarray(x)
-    module = type(x).__module__.split(".", 1)[0]
-    if module == "torch":
-        return x.detach().cpu().numpy()
-    if module == "cupy":
-        return x.get()
-    if module in ("jax", "jaxlib"):
+    try:
+        xp = array_api_compat.array_namespace(x)
+    except TypeError:
         return np.asarray(x)
-    if module == "array_api_strict":
-        return np.asarray(x._array)  # the strict namespace forbids __array__ on purpose
-    return np.asarray(x)
+    return framework_of(xp).to_host(x)
 
 
 def from_numpy(a: np.ndarray, *, xp: ModuleType, dtype: Any, device: Any) -> Array:
     """Move a host NumPy array to backend ``xp`` with the given dtype and device."""
-    name = backend_name(xp)
-    if name == "numpy":
-        return np.asarray(a, dtype=dtype)
-    if name == "array_api_strict":
-        return xp.asarray(np.asarray(a, dtype=dtype_name(dtype)), device=device)
-    if name == "torch":
-        import torch  # the caller already holds a torch array, so torch is importable
-
-        return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
-    if name == "jax":
-        import jax
-
-        return jax.device_put(np.asarray(a, dtype=dtype_name(dtype)), device)
-    return xp.asarray(np.asarray(a, dtype=dtype_name(dtype)), dtype=dtype, device=device)
+    return framework_of(xp).from_host(a, dtype=dtype, device=device)
 
 
 def resolve_namespace(xp: Any) -> ModuleType:
@@ -137,6 +98,16 @@ def resolve_namespace(xp: Any) -> ModuleType:
         return array_api_compat.array_namespace(xp.zeros(1))
     except (AttributeError, TypeError) as exc:
         raise TypeError(f"xp must be an array module such as numpy or torch, got {xp!r}") from exc
+
+
+def namespace_of_dtype(dtype: Any) -> ModuleType:
+    """The array module a dtype belongs to where the dtype says so: torch for a
+    ``torch.dtype``, NumPy otherwise (CuPy and JAX share NumPy's dtypes)."""
+    if type(dtype).__module__.startswith("torch"):
+        import torch  # the dtype is torch's, so torch is importable
+
+        return torch
+    return np
 
 
 def default_device(xp: ModuleType) -> Any:
@@ -154,14 +125,10 @@ def same_device(a: Any, b: Any) -> bool:
 
 def prefers_static_shapes(xp: ModuleType) -> bool:
     """Whether every new array shape costs a compilation (JAX): loops then keep shapes fixed."""
-    return backend_name(xp) == "jax"
+    return framework_of(xp).static_shapes
 
 
 def has_float64(xp: ModuleType) -> bool:
     """Whether ``xp`` computes in float64 (JAX only with ``jax_enable_x64``; asking it for
     float64 otherwise returns float32 with a warning)."""
-    if backend_name(xp) == "jax":
-        import jax
-
-        return bool(jax.config.read("jax_enable_x64"))
-    return True
+    return framework_of(xp).has_float64()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._namespace import Array, backend_name, namespace
+from ._frameworks import Array, framework_of
+from ._namespace import namespace
 
 
 def set_columns(basis: Array, start: int, block: Array) -> Array:
@@ -12,11 +13,7 @@ def set_columns(basis: Array, start: int, block: Array) -> Array:
     torch, CuPy and array-api-strict; a new array for JAX (``.at[].set``).
     Callers always use the return value so both cases read alike.
     """
-    stop = start + block.shape[1]
-    if backend_name(namespace(basis)) == "jax":
-        return basis.at[:, start:stop].set(block)
-    basis[:, start:stop] = block
-    return basis
+    return framework_of(namespace(basis)).set_columns(basis, start, block)
 
 
 def set_column(basis: Array, j: int, column: Array) -> Array:
@@ -26,7 +23,4 @@ def set_column(basis: Array, j: int, column: Array) -> Array:
 
 def set_index(array: Array, index: tuple, value: Array) -> Array:
     """``array[index] = value``, in place where allowed, functionally for JAX; returns the array."""
-    if backend_name(namespace(array)) == "jax":
-        return array.at[index].set(value)
-    array[index] = value
-    return array
+    return framework_of(namespace(array)).set_index(array, index, value)

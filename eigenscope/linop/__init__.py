@@ -17,6 +17,7 @@ from ._algebra import (
     transpose,
 )
 from ._base import LinearOperator, SupportsMatmat
+from ._checks import check_operand, check_shape
 from ._operators import (
     CallableOperator,
     DenseOperator,
@@ -46,6 +47,8 @@ __all__ = [
     "add",
     "aslinearoperator",
     "block_diag",
+    "check_operand",
+    "check_shape",
     "compose",
     "deflate",
     "scale",

@@ -13,7 +13,8 @@ from typing import Any
 
 from .. import backends
 from ..backends import Array
-from ._base import LinearOperator
+from ._base import LinearOperator, register_constructors
+from ._checks import check_operand
 
 
 def _check_compatible(ops: list[LinearOperator], what: str) -> None:
@@ -162,7 +163,7 @@ class DeflatedOperator(LinearOperator):
     def __init__(self, op: LinearOperator, v: Array) -> None:
         if op.shape[0] != op.shape[1]:
             raise ValueError(f"deflate needs a square operator, got shape {op.shape}")
-        op._check_operand(v, 2, op.shape[0], "deflate basis V")
+        check_operand(op, v, ndim=2, length=op.shape[0], what="deflate basis V")
         super().__init__(**_same_form(op))
         self.op = op
         self.basis = v
@@ -252,3 +253,6 @@ def deflate(op: LinearOperator, v: Array) -> LinearOperator:
 def block_diag(*blocks: LinearOperator) -> LinearOperator:
     """The block-diagonal operator ``diag(A₁, A₂, …)`` (lazy)."""
     return BlockDiagonalOperator(list(blocks))
+
+
+register_constructors(add=add, scale=scale, compose=compose, transpose=transpose)

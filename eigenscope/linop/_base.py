@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 from .. import backends
 from ..backends import Array
+from ._checks import DECLARED_NONSYMMETRIC, check_result, check_shape, is_real_scalar, operand_problem
 
 
 @runtime_checkable
@@ -130,7 +130,7 @@ class LinearOperator:
         """
         if self._symmetric:
             return None
-        return self._nonsymmetric_reason or _DECLARED_NONSYMMETRIC
+        return self._nonsymmetric_reason or DECLARED_NONSYMMETRIC
 
     @property
     def backend(self) -> str:
@@ -155,38 +155,9 @@ class LinearOperator:
 
     # ---- checked public products --------------------------------------------
     def _check_operand(self, x: Array, ndim: int, length: int, what: str) -> None:
-        try:
-            xp = backends.namespace(x)
-        except TypeError:
-            raise TypeError(
-                f"{what} expected a {self.backend} array, got {type(x).__module__}.{type(x).__name__}"
-            ) from None
-        if xp is not self._xp:
-            raise TypeError(
-                f"{what} expected a {self.backend} array, got a {backends.backend_name(xp)} array; "
-                "convert it explicitly (eigenscope never casts between backends)"
-            )
-        if x.ndim != ndim:
-            shape = "(n,)" if ndim == 1 else "(n, b)"
-            raise ValueError(f"{what} expected a {ndim}-d array of shape {shape}, got shape {tuple(x.shape)}")
-        if x.shape[0] != length:
-            raise ValueError(f"{what} expected {length} rows (the operator is {self._shape}), got {x.shape[0]}")
-        mismatch = self._placement_mismatch(x)
-        if mismatch == "dtype":
-            raise TypeError(
-                f"{what} expected dtype {backends.dtype_name(self._dtype)}, "
-                f"got {backends.dtype_name(x.dtype)}; cast it first"
-            )
-        if mismatch == "device":
-            raise TypeError(f"{what} expected an array on device {self._device}, got one on {backends.device(x)}")
-
-    def _placement_mismatch(self, x: Any) -> str | None:
-        """``"dtype"`` or ``"device"`` where array ``x`` differs from the operator's, else None."""
-        if x.dtype != self._dtype:
-            return "dtype"
-        if not backends.same_device(backends.device(x), self._device):
-            return "device"
-        return None
+        # The hook behind :func:`check_operand`; subclasses that can name a cause (a model
+        # that moved) extend it.
+        operand_problem(self, x, ndim=ndim, length=length, what=what)
 
     def _check_result(self, y: Any, shape: tuple[int, ...], what: str) -> Array:
         """Return ``y`` if it is an array of the operator's backend, dtype and device of
@@ -195,25 +166,7 @@ class LinearOperator:
         Reads metadata only (no reduction, no host sync), so every product can afford it;
         it stops a wrong result before arithmetic broadcasts or casts it into a plausible one.
         """
-        try:
-            same_backend = backends.namespace(y) is self._xp
-        except TypeError:
-            same_backend = False
-        if not same_backend:
-            raise TypeError(f"{what} of {self!r} returned {_kind(y)}, expected a {self.backend} array")
-        if tuple(y.shape) != shape:
-            raise ValueError(f"{what} of {self!r} returned shape {tuple(y.shape)}, expected {shape}")
-        mismatch = self._placement_mismatch(y)
-        if mismatch == "dtype":
-            raise TypeError(
-                f"{what} of {self!r} returned dtype {backends.dtype_name(y.dtype)}, "
-                f"expected {backends.dtype_name(self._dtype)}"
-            )
-        if mismatch == "device":
-            raise TypeError(
-                f"{what} of {self!r} returned an array on device {backends.device(y)}, expected device {self._device}"
-            )
-        return y
+        return check_result(self, y, shape, what)
 
     # The checked products: every public product, the views and the lazy algebra
     # (for its parts) go through these, so a wrong result is caught at the operator
@@ -248,12 +201,10 @@ class LinearOperator:
         self._check_operand(y, 2, self._shape[0], "rmatmat")
         return self._apply_rmatmat(y)
 
-    # ---- operator algebra (free functions in ``_algebra``) ---------------------
+    # ---- operator algebra (free functions in ``_algebra``, registered below) -----
     def __matmul__(self, other: Any) -> Any:
         if isinstance(other, LinearOperator):
-            from ._algebra import compose
-
-            return compose(self, other)
+            return _constructor("compose")(self, other)
         ndim = getattr(other, "ndim", None)
         if ndim == 1:
             return self.matvec(other)
@@ -265,46 +216,36 @@ class LinearOperator:
         )
 
     def __add__(self, other: Any) -> LinearOperator:
-        from ._algebra import add
-
         if not isinstance(other, LinearOperator):
             return NotImplemented
-        return add(self, other)
+        return _constructor("add")(self, other)
 
     def __sub__(self, other: Any) -> LinearOperator:
-        from ._algebra import add, scale
-
         if not isinstance(other, LinearOperator):
             return NotImplemented
-        return add(self, scale(other, -1.0))
+        return _constructor("add")(self, _constructor("scale")(other, -1.0))
 
     def __neg__(self) -> LinearOperator:
-        from ._algebra import scale
-
-        return scale(self, -1.0)
+        return _constructor("scale")(self, -1.0)
 
     def __mul__(self, alpha: Any) -> LinearOperator:
-        from ._algebra import scale
-
-        if not _is_real_scalar(alpha):
+        if not is_real_scalar(alpha):
             if isinstance(alpha, LinearOperator) or hasattr(alpha, "ndim"):
                 raise TypeError("`*` scales an operator by a real number; use `@` for products")
             return NotImplemented
-        return scale(self, float(alpha))
+        return _constructor("scale")(self, float(alpha))
 
     __rmul__ = __mul__
 
     def __truediv__(self, alpha: Any) -> LinearOperator:
-        if not _is_real_scalar(alpha):
+        if not is_real_scalar(alpha):
             return NotImplemented
         return self * (1.0 / float(alpha))
 
     @property
     def T(self) -> LinearOperator:
         """The transpose ``Aᵀ`` (the operator itself when symmetric)."""
-        from ._algebra import transpose
-
-        return transpose(self)
+        return _constructor("transpose")(self)
 
     H = T
 
@@ -393,9 +334,7 @@ class LinearOperator:
             Raise ``FloatingPointError`` if a product returns NaN or Inf (costs one
             reduction and a host sync per product).
         """
-        from ._operators import CallableOperator
-
-        return CallableOperator(
+        return _constructor("CallableOperator")(
             matvec,
             shape=shape,
             dtype=dtype,
@@ -408,31 +347,17 @@ class LinearOperator:
         )
 
 
-_DECLARED_NONSYMMETRIC = "it is declared non-symmetric (symmetric=False); symmetrize it, e.g. (A + A.T) / 2"
+# The algebra's operators and the callable operator subclass LinearOperator, so this
+# module cannot import them without a cycle. The modules defining them register their
+# constructors here when imported (``eigenscope.linop`` imports them all), and the
+# operators above call what was registered: the dependency points one way.
+_CONSTRUCTORS: dict[str, Callable[..., Any]] = {}
 
 
-def check_shape(shape: Any, owner: str = "operator") -> tuple[int, int]:
-    """``shape`` as a pair of Python ints ``(m, n)`` with ``m, n ≥ 1``; raise ``ValueError`` naming ``owner``.
-
-    An empty operator has no spectrum and no nonzero vector to multiply, so it is
-    refused here rather than failing later inside an algorithm.
-    """
-    if len(shape) != 2 or any(not isinstance(s, numbers.Integral) or s < 0 for s in shape):
-        raise ValueError(f"shape must be a pair of non-negative ints, got {shape!r}")
-    m, n = int(shape[0]), int(shape[1])
-    if m < 1 or n < 1:
-        need = "n ≥ 1" if m == n else "m ≥ 1 and n ≥ 1"
-        raise ValueError(f"an operator needs {need}, got shape {(m, n)} ({owner})")
-    return m, n
+def register_constructors(**constructors: Callable[..., Any]) -> None:
+    """Make ``constructors`` (``add=...``, ``CallableOperator=...``) available to :class:`LinearOperator`."""
+    _CONSTRUCTORS.update(constructors)
 
 
-def _kind(y: Any) -> str:
-    """What a product returned, for messages: ``"a torch array"``, ``"a builtins.list"``."""
-    try:
-        return f"a {backends.backend_name(backends.namespace(y))} array"
-    except TypeError:
-        return f"a {type(y).__module__}.{type(y).__name__}"
-
-
-def _is_real_scalar(alpha: Any) -> bool:
-    return isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)
+def _constructor(name: str) -> Callable[..., Any]:
+    return _CONSTRUCTORS[name]

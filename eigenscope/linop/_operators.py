@@ -10,7 +10,8 @@ import numpy as np
 
 from .. import backends
 from ..backends import Array
-from ._base import LinearOperator, check_shape
+from ._base import LinearOperator, register_constructors
+from ._checks import check_shape
 
 
 class DenseOperator(LinearOperator):
@@ -167,7 +168,7 @@ class CallableOperator(LinearOperator):
         check_finite: bool = True,
     ) -> None:
         if xp is None:
-            xp = _module_of_dtype(dtype)
+            xp = backends.namespace_of_dtype(dtype)
         xp = backends.resolve_namespace(xp)
         device = backends.default_device(xp) if device is None else device
         super().__init__(shape=shape, dtype=dtype, device=device, xp=xp, symmetric=symmetric)
@@ -205,7 +206,7 @@ class ScipyOperator(LinearOperator):
     def __init__(
         self, a: Any, *, xp: Any, device: Any, symmetric: bool, nonsymmetric_reason: str | None = None
     ) -> None:
-        dtype = np.dtype(a.dtype) if backends.backend_name(xp) == "numpy" else a.dtype
+        dtype = np.dtype(a.dtype)  # SciPy and CuPy sparse matrices both use NumPy dtypes
         super().__init__(
             shape=tuple(a.shape),
             dtype=dtype,
@@ -227,15 +228,6 @@ def _plain(y: Any) -> Any:
     # A user's scipy operator may hand back np.matrix, whose indexing keeps two dimensions;
     # anything else is left as is, so a result of another backend is reported, not converted.
     return np.asarray(y) if isinstance(y, np.matrix) else y
-
-
-def _module_of_dtype(dtype: Any) -> Any:
-    """The array module a dtype belongs to, where the dtype says (torch, CuPy shares NumPy's)."""
-    if type(dtype).__module__.startswith("torch"):
-        import torch
-
-        return torch
-    return np
 
 
 def _check_sparse_finite(a: Any) -> None:
@@ -296,22 +288,12 @@ def aslinearoperator(a: Any, *, symmetric: bool | None = None) -> LinearOperator
     """
     if isinstance(a, LinearOperator):
         return a
-    module = type(a).__module__
-    if module.startswith("scipy.sparse"):
-        import scipy.sparse
-
-        if scipy.sparse.issparse(a):
-            return _wrap_sparse(a, xp=backends.resolve_namespace(np), device="cpu", symmetric=symmetric)
-        return ScipyOperator(a, xp=backends.resolve_namespace(np), device="cpu", symmetric=symmetric is not False)
-    if module.startswith("cupyx"):
-        import cupy
-        import cupyx.scipy.sparse
-
-        xp = backends.resolve_namespace(cupy)
-        if cupyx.scipy.sparse.issparse(a):
-            return _wrap_sparse(a, xp=xp, device=a.data.device, symmetric=symmetric)
-        # A cupyx.scipy.sparse.linalg.LinearOperator: matrix-free, so symmetry is assumed.
-        return ScipyOperator(a, xp=xp, device=backends.default_device(xp), symmetric=symmetric is not False)
+    scipy_like = backends.scipy_like(a)
+    if scipy_like is not None:
+        if scipy_like.stores_entries:
+            return _wrap_sparse(a, xp=scipy_like.xp, device=scipy_like.device, symmetric=symmetric)
+        # A sparse.linalg LinearOperator: matrix-free, so symmetry is assumed unless declared.
+        return ScipyOperator(a, xp=scipy_like.xp, device=scipy_like.device, symmetric=symmetric is not False)
     if isinstance(a, (list, tuple)):
         a = np.asarray(a, dtype=np.float64)
     try:
@@ -334,3 +316,6 @@ def aslinearoperator(a: Any, *, symmetric: bool | None = None) -> LinearOperator
         "aslinearoperator accepts an array, a scipy LinearOperator or sparse matrix, "
         f"or an object with shape and matvec; got {type(a).__name__}"
     )
+
+
+register_constructors(CallableOperator=CallableOperator)

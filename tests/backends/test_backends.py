@@ -69,7 +69,7 @@ def test_bad_seed_and_distribution():
         eb.random_source("abc", xp=xn, device="cpu")
     with pytest.raises(ValueError, match="non-negative"):
         eb.random_source(-1, xp=xn, device="cpu")
-    with pytest.raises(ValueError, match="'rademacher' or 'normal'"):
+    with pytest.raises(ValueError, match="rademacher, normal, gaussian, sphere"):
         eb.random_source(0, xp=xn, device="cpu").probes((2,), np.float64, "uniform")
     with pytest.raises(TypeError, match="float32 or float64"):
         eb.random_source(0, xp=xn, device="cpu").normal((2,), np.float16)
@@ -100,3 +100,37 @@ def test_namespace_mixing_is_refused():
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match="one supported backend"):
         eb.namespace(np.ones(2), torch.ones(2))
+
+
+def test_spawned_streams_are_reproducible_and_independent(xp, dtype):
+    parent = _source(5, xp)
+    child = parent.spawn()
+    after = parent.normal((6,), dtype)
+    again = _source(5, xp)
+    child_again = again.spawn()
+    np.testing.assert_array_equal(host(child.normal((6,), dtype)), host(child_again.normal((6,), dtype)))
+    np.testing.assert_array_equal(host(after), host(again.normal((6,), dtype)))
+    # The child is not the parent's continuation.
+    assert not np.array_equal(host(_source(5, xp).spawn().normal((6,), dtype)), host(after))
+
+
+def test_sphere_probes_have_norm_sqrt_n(xp, dtype):
+    z = host(_source(1, xp).probes((50, 4), dtype, "sphere")).astype(np.float64)
+    tol = 100 * np.finfo(np.dtype(eb.dtype_name(dtype))).eps
+    np.testing.assert_allclose(np.linalg.norm(z, axis=0), np.sqrt(50), rtol=tol)
+
+
+def test_a_random_source_is_a_seed(xp):
+    src = _source(2, xp)
+    assert eb.random_source(src, xp=xp, device=eb.default_device(xp)) is src
+    other = np if eb.backend_name(xp) != "numpy" else None
+    if other is not None:
+        with pytest.raises(TypeError, match="random source"):
+            eb.random_source(src, xp=eb.resolve_namespace(np), device="cpu")
+
+
+def test_one_framework_object_per_namespace(xp):
+    fw = eb.framework_of(xp)
+    assert fw is eb.framework_of(xp)
+    assert fw.name == eb.backend_name(xp)
+    assert eb.prefers_static_shapes(xp) == (fw.name == "jax")
