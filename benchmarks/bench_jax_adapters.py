@@ -1,6 +1,6 @@
 """Cost of the JAX curvature products on JAX versions of the workloads W1–W3 (BENCHMARKS.md).
 
-For each workload of ``eigenscope.adapters.jax._zoo`` at its default (CPU) size, float32:
+For each workload of ``eigenscope.zoo.jax`` at its default (CPU) size, float32:
 
 - one full-data gradient (``jax.value_and_grad`` per batch, jitted: the unit every product
   is compared with),
@@ -41,7 +41,7 @@ import numpy as np
 
 from benchmarks._common import cpu_model, summary, versions
 from eigenscope.adapters import jax as ejx
-from eigenscope.adapters.jax import _zoo
+from eigenscope.zoo import jax as _zoo
 
 RESULTS = Path(__file__).resolve().parent / "results" / "jax_adapters.json"
 WORKLOADS = ("W1", "W2", "W3")

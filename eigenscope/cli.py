@@ -79,6 +79,9 @@ class _Terminated(BaseException):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``eigenscope`` command."""
+    from .adapters import KINDS
+    from .analysis import OLD_MATRIX_NAMES
+
     parser = _Parser(
         prog=PROG,
         description="Spectra of Hessians, Gauss-Newton matrices and gradient covariances of neural networks.",
@@ -112,15 +115,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="demo epochs to track (default 0 1)",
     )
     g = a.add_argument_group("analysis")
-    g.add_argument("--matrix", choices=("hessian", "ggn", "gradcov"), help="the matrix (default hessian)")
+    matrices = (*KINDS, *OLD_MATRIX_NAMES)  # the registry's names, and old spellings still accepted
+    old_names = "; ".join(f"{old} is the old name of {new}" for old, new in OLD_MATRIX_NAMES.items())
+    g.add_argument(
+        "--matrix",
+        choices=matrices,
+        metavar="MATRIX",
+        help=f"the matrix: {', '.join(KINDS)} (default hessian; {old_names})",
+    )
     g.add_argument(
         "--compare",
-        choices=("auto", "none", "hessian", "ggn", "gradcov"),
-        help="second matrix whose top-k subspace is compared by principal angles (auto: gradcov for the demo)",
+        choices=("auto", "none", *matrices),
+        metavar="MATRIX",
+        help="second matrix whose top-k subspace is compared by principal angles: auto, none or a --matrix "
+        "(auto: gradient_covariance for the demo, none otherwise)",
     )
     g.add_argument("--k", type=int, metavar="N", help="top eigenpairs (default 10)")
     g.add_argument(
-        "--k-bottom", type=int, metavar="N", dest="k_bottom", help="bottom eigenpairs (default 3; 0 for ggn/gradcov)"
+        "--k-bottom",
+        type=int,
+        metavar="N",
+        dest="k_bottom",
+        help="bottom eigenpairs (default 3 for hessian, 0 for the positive semidefinite ggn and gradient_covariance)",
     )
     g.add_argument("--steps", type=int, metavar="N", help="Lanczos steps of the density (default 80)")
     g.add_argument("--probes", type=int, metavar="N", help="probe vectors of the density (default 2)")
@@ -204,7 +220,7 @@ def load_config(path: str) -> dict[str, Any]:
 
 
 def _settings(ns: argparse.Namespace) -> Any:
-    from .analysis._settings import AnalyzeSettings
+    from .analysis import AnalyzeSettings
 
     values: dict[str, Any] = {}
     config = getattr(ns, "config", None)
@@ -273,9 +289,9 @@ def _stopped(what: str, status: int) -> int:
     """Clean up after SIGINT or SIGTERM and say so in one line."""
     # The run removes its staging folder on the way out; this catches a signal that came
     # in the moment before it could.
-    output = sys.modules.get(f"{__package__}.analysis._output")
-    if output is not None:
-        output.remove_staging()
+    analysis = sys.modules.get(f"{__package__}.analysis")
+    if analysis is not None:
+        analysis.remove_staging()
     sys.stderr.write(f"{PROG}: {what}\n")
     sys.stderr.flush()
     return status
@@ -309,8 +325,7 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         import torch  # noqa: F401
 
-        from .analysis._job import run_analyze
-        from .analysis._loading import JobError
+        from .analysis import JobError, run_analyze
     except ImportError as exc:
         return _fail(f"'{PROG} analyze' needs PyTorch: pip install 'eigenscope[torch,plot,cli]' ({exc})", stderr)
     try:

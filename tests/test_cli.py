@@ -89,6 +89,38 @@ def test_file_factory_custom_loss_checkpoint_and_tracking(tmp_path, capsys):
     assert {"tracking.png", "densities.svg", "principal_angles.png"} <= {p.name for p in out.iterdir()}
 
 
+RESULT_KEYS = [
+    "command", "training", "train_accuracy", "heldout", "settings", "versions", "device", "model", "data",
+    "matrix", "loss", "gradient_norm", "analysis", "metrics", "compare", "landscape", "tracking", "figures",
+    "num_matvecs", "timings",
+]  # fmt: skip
+
+
+def test_matrix_names_come_from_the_registry_and_gradcov_is_the_old_name(tmp_path, capsys):
+    from eigenscope.adapters import KINDS
+
+    status, stdout, _ = _run(["analyze", "--help"], capsys)
+    assert status == 0 and "gradcov is the old name of gradient_covariance" in " ".join(stdout.split())
+    assert ", ".join(KINDS) in " ".join(stdout.split())
+    light = [*_without(FAST, "--k-bottom"), "--no-plots", "--landscape-points", "0", "--surface-points", "0"]
+    model = ["analyze", "--model", f"{USER}:make_model", "--data", f"{USER}:make_data", *light]
+    out = tmp_path / "flag"
+    status, stdout, stderr = _run([*model, "--out", str(out), "--matrix", "gradcov", "--compare", "hessian"], capsys)
+    assert status == 0, stderr
+    results = json.loads((out / "results.json").read_text())
+    assert list(results) == RESULT_KEYS
+    assert results["matrix"] == results["settings"]["matrix"] == "gradient_covariance"
+    assert results["compare"]["matrix"] == "hessian" and results["analysis"]["bottom"] is None  # PSD: no bottom
+    assert "gradient second moment" in stdout
+    config = tmp_path / "job.toml"
+    config.write_text(f'matrix = "ggn"\ncompare = "gradcov"\nout = "{tmp_path / "config"}"\n')
+    status, _, stderr = _run([*model, "--config", str(config)], capsys)
+    assert status == 0, stderr
+    results = json.loads((tmp_path / "config" / "results.json").read_text())
+    assert (results["matrix"], results["compare"]["matrix"]) == ("ggn", "gradient_covariance")
+    assert results["settings"]["compare"] == "gradient_covariance"
+
+
 def test_config_file_and_flags_override_it(tmp_path, capsys):
     out = tmp_path / "out"
     config = tmp_path / "job.toml"
@@ -127,7 +159,7 @@ def test_demo_path_with_small_budgets_is_deterministic(tmp_path, capsys):
     a = json.loads((tmp_path / "a" / "results.json").read_text())
     b = json.loads((tmp_path / "b" / "results.json").read_text())
     assert a["model"]["num_params"] == 3658 and a["analysis"]["outlier_k"] == 3
-    assert a["compare"]["matrix"] == "gradcov"
+    assert a["compare"]["matrix"] == "gradient_covariance"
     assert [r["label"] for r in a["tracking"]["rows"]] == ["epoch 0", "epoch 1"]
     assert len(a["figures"]) == 7 and b["figures"] == {}
     na, nb = _numbers(a), _numbers(b)

@@ -19,8 +19,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
-from eigenscope.analysis import _output  # noqa: E402
-from eigenscope.analysis._loading import JobError  # noqa: E402
+from eigenscope.analysis import JobError, _output  # noqa: E402
 from tests.test_cli import USER, _assert_one_line_error, _run, _user  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,10 +1,23 @@
 """Adapters: model + loss + data -> :class:`eigenscope.LinearOperator`.
 
-The framework-free curvature core lives here (the registry of curvature matrices); the
-framework kernels live in :mod:`eigenscope.adapters.torch` and :mod:`eigenscope.adapters.jax`,
-each imported explicitly.
+The framework-free curvature core lives here: the registry of curvature matrices
+(:data:`KINDS`, one name per matrix), the operator base every adapter's
+``CurvatureOperator`` subclasses (:class:`CurvatureOperatorBase`) and the options every
+constructor shares (:class:`CurvatureOptions`). The framework kernels live in
+:mod:`eigenscope.adapters.torch` and :mod:`eigenscope.adapters.jax`, each imported
+explicitly; each has one public constructor per name of :data:`KINDS`, with that name.
 """
 
-from ._kinds import KINDS, CurvatureKind, curvature_kind
+from ._kinds import KINDS, PER, CurvatureKind, KindName, curvature_kind
+from ._operator import CurvatureOperatorBase
+from ._options import CurvatureOptions
 
-__all__ = ["KINDS", "CurvatureKind", "curvature_kind"]
+__all__ = [
+    "KINDS",
+    "PER",
+    "CurvatureKind",
+    "CurvatureOperatorBase",
+    "CurvatureOptions",
+    "KindName",
+    "curvature_kind",
+]

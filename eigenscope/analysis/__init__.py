@@ -1,16 +1,19 @@
-"""Curvature analysis: metrics on spectra and subspaces, loss landscapes, tracking, plots.
+"""Curvature analysis: one call for the standard analysis, loss landscapes, tracking, plots, ``eigenscope analyze``.
 
 >>> import eigenscope as es
 >>> from eigenscope import analysis as ea
->>> d = es.spectral_density(H, 80, 2, seed=0)                          # doctest: +SKIP
->>> ea.spectral_energy(d), ea.negative_mass(d)                           # doctest: +SKIP
->>> top = es.eigsh(H, 10, which="LA", seed=0)                            # doctest: +SKIP
->>> ea.outlier_ratio(top.eigenvalues, 10), ea.gradient_fraction(g, top.eigenvectors)  # doctest: +SKIP
+>>> report = ea.analyze_curvature(H, k=10, gradient=H.gradient(), seed=0)    # doctest: +SKIP
+>>> report.scalars()                                                          # doctest: +SKIP
+>>> d = es.spectral_density(H, 80, 2, seed=0)                                 # doctest: +SKIP
+>>> ea.spectral_energy(d), ea.negative_mass(d)                                # doctest: +SKIP
 
-The metrics on spectra and subspaces need only NumPy/SciPy and work on every backend.
-The loss landscape, checkpoint tracking and ``curvature_operator`` need PyTorch, imported
-when one of those names is first used; the plots need matplotlib (the ``plot`` extra),
-imported inside each plotting function.
+This is the application layer. The metrics on spectra and subspaces
+(:func:`spectral_energy`, :func:`principal_angles`, ...) are defined in
+:mod:`eigenscope.metrics` and re-exported here; they need only NumPy/SciPy and work on
+every backend. The loss landscape, checkpoint tracking, :func:`curvature_operator` and
+the ``eigenscope analyze`` job (:func:`run_analyze`) need PyTorch, imported when one of
+those names is first used; the plots need matplotlib (the ``plot`` extra), imported
+inside each plotting function.
 """
 
 from __future__ import annotations
@@ -18,18 +21,26 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._density_metrics import (
+from ..metrics import (
     DensityGrid,
+    PrincipalAngles,
     SpectralEnergy,
     as_density,
     common_grid,
     density_from_eigenvalues,
     density_kl,
     density_wasserstein,
+    gradient_fraction,
+    gradient_fraction_profile,
     negative_mass,
+    normalized_inner_product,
+    orthonormalize,
     outlier_ratio,
+    principal_angles,
     spectral_energy,
 )
+from ._loading import JobError
+from ._matrices import MATRICES, OLD_MATRIX_NAMES, curvature_operator, matrix_name
 from ._plots import (
     plot_densities,
     plot_density,
@@ -42,16 +53,10 @@ from ._plots import (
 )
 from ._progress import CountingOperator, ProgressFactory, no_progress, tqdm_progress
 from ._report import CurvatureReport, analyze_curvature
-from ._subspace import (
-    PrincipalAngles,
-    gradient_fraction,
-    gradient_fraction_profile,
-    normalized_inner_product,
-    orthonormalize,
-    principal_angles,
-)
+from ._settings import AnalyzeSettings
 
-# PyTorch-only names, imported on first use so that this package works without torch.
+# Names whose modules import PyTorch (or, for remove_staging, the job's output handling):
+# imported on first use so that this package works without torch.
 _LAZY = {
     "LossCurve": "_landscape",
     "LossSurface": "_landscape",
@@ -59,17 +64,20 @@ _LAZY = {
     "loss_surface": "_landscape",
     "Tracking": "_tracking",
     "track": "_tracking",
-    "MATRICES": "_matrices",
-    "curvature_operator": "_matrices",
-    "load_checkpoint": "_matrices",
-    "read_checkpoint": "_matrices",
+    "load_checkpoint": "_checkpoints",
+    "read_checkpoint": "_checkpoints",
+    "run_analyze": "_job",
+    "remove_staging": "_output",
 }
 
 __all__ = [
     "MATRICES",
+    "OLD_MATRIX_NAMES",
+    "AnalyzeSettings",
     "CountingOperator",
     "CurvatureReport",
     "DensityGrid",
+    "JobError",
     "LossCurve",
     "LossSurface",
     "PrincipalAngles",
@@ -88,6 +96,7 @@ __all__ = [
     "load_checkpoint",
     "loss_along",
     "loss_surface",
+    "matrix_name",
     "negative_mass",
     "no_progress",
     "normalized_inner_product",
@@ -102,6 +111,8 @@ __all__ = [
     "plot_tracking",
     "principal_angles",
     "read_checkpoint",
+    "remove_staging",
+    "run_analyze",
     "save_figure",
     "spectral_energy",
     "tqdm_progress",

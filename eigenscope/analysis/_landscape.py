@@ -21,16 +21,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..adapters.torch._data import Batches
-from ..adapters.torch._functional import FunctionalModel
-from ..adapters.torch._losses import resolve_loss
-from ..adapters.torch._params import ParamsArg, make_spec, select_params
+from ..adapters.torch import Batches, FunctionalModel, make_spec, resolve_loss, select_params
 
 DataArg = Iterable[Any] | Mapping[str, Iterable[Any]]
 """One re-iterable of ``(inputs, targets)`` batches, or ``{name: batches}`` (e.g.
 ``{"train": ..., "test": ...}``); a single one is named ``"train"``."""
 
 AccuracyArg = bool | str | Callable[[Any, Any], tuple[float, float]]
+
+ParamsArg = Any
+"""The parameter selection, as the ``params=`` of :func:`eigenscope.adapters.torch.hessian`
+(None: every parameter with ``requires_grad``)."""
 
 
 def default_steps(num_points: int = 41, radius: float = 1.0) -> np.ndarray:

@@ -98,7 +98,7 @@ def load_model(spec: str, checkpoint: str | None = None) -> Any:
     """The ``torch.nn.Module`` returned by the factory ``spec``, with ``checkpoint`` loaded (strictly)."""
     from torch import nn
 
-    from ._matrices import load_checkpoint
+    from ._checkpoints import load_checkpoint
 
     model = _call_factory(spec, "--model")
     if not isinstance(model, nn.Module):
@@ -124,7 +124,7 @@ def read_checkpoint_file(path: str, flag: str) -> dict[str, Any]:
     torch's own messages for a file it refuses suggest ``weights_only=False``, that is,
     running code from the file: the messages here say what the file is instead.
     """
-    from ._matrices import read_checkpoint
+    from ._checkpoints import read_checkpoint
 
     _check_readable(path, flag)
     try:
@@ -200,7 +200,7 @@ def num_classes(model: Any, batches: list[Any]) -> int | None:
     """The number of classes: dim 1 of the outputs on the first batch, when its targets are integer labels."""
     import torch
 
-    from ..adapters.torch._functional import call_model
+    from ..adapters.torch import call_model
 
     inputs, targets = batches[0]
     if not isinstance(targets, torch.Tensor) or targets.is_floating_point():

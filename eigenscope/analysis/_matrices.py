@@ -1,108 +1,75 @@
-"""Curvature matrices of a PyTorch model by name, and loading checkpoints into a model."""
+"""Curvature matrices of a PyTorch model by name, through the registry of :mod:`eigenscope.adapters`.
+
+Importing this module does not import torch: :func:`curvature_operator` imports the torch
+adapter when it is called.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+from ..adapters import KINDS, curvature_kind
 
-from ..adapters import torch as est
+if TYPE_CHECKING:
+    from ..adapters.torch import CurvatureOperator
 
-MATRICES = ("hessian", "ggn", "gradcov")
-"""Names accepted by :func:`curvature_operator`: the Hessian, the generalized Gauss-Newton
-matrix, and the (uncentered) second moment of per-sample gradients."""
+MATRICES: tuple[str, ...] = tuple(KINDS)
+"""Names accepted by :func:`curvature_operator` (the registry :data:`eigenscope.adapters.KINDS`):
+the Hessian, the generalized Gauss-Newton matrix, and the (uncentered) second moment of
+per-sample gradients."""
+
+OLD_MATRIX_NAMES: Mapping[str, str] = MappingProxyType({"gradcov": "gradient_covariance"})
+"""Earlier spellings still accepted as input (command line, settings files, Python), and
+the registry name each stands for. Results always carry the registry name."""
+
+
+def matrix_name(name: str) -> str:
+    """The registry name of a matrix: ``name`` itself, or what an old spelling stands for.
+
+    The one place where an old name (:data:`OLD_MATRIX_NAMES`, e.g. ``"gradcov"``) becomes
+    the registry's (``"gradient_covariance"``); anything else is returned unchanged, for
+    the caller to check.
+    """
+    return OLD_MATRIX_NAMES.get(name, name) if isinstance(name, str) else name
+
+
+def matrix_title(name: str) -> str:
+    """How tables and figures name the matrix (``"Hessian"``, ...); the name itself when unknown."""
+    kind = KINDS.get(name)
+    return name if kind is None else kind.title
 
 
 def curvature_operator(
-    model: nn.Module, loss_fn: Any, data: Iterable[Any], matrix: str = "hessian", **options: Any
-) -> est.CurvatureOperator:
-    """``est.hessian``, ``est.ggn`` or ``est.gradient_covariance`` by name.
+    model: Any, loss_fn: Any, data: Iterable[Any], matrix: str = "hessian", **options: Any
+) -> CurvatureOperator:
+    """The torch adapter's operator of the matrix called ``matrix``.
+
+    Looks ``matrix`` up in the registry (:func:`eigenscope.adapters.curvature_kind`) and
+    calls the constructor of the same name in :mod:`eigenscope.adapters.torch`.
 
     Parameters
     ----------
     model, loss_fn, data
         As for :func:`eigenscope.adapters.torch.hessian`.
     matrix
-        ``"hessian"``, ``"ggn"`` or ``"gradcov"`` (``M = (1/N) Σᵢ ∇ℓᵢ∇ℓᵢᵀ``, seed 004's
-        second moment of stochastic gradients; pass ``centered=True`` for the covariance).
+        A name of :data:`MATRICES`: ``"hessian"``, ``"ggn"`` or ``"gradient_covariance"``
+        (``M = (1/N) Σᵢ ∇ℓᵢ∇ℓᵢᵀ``, seed 004's second moment of stochastic gradients; pass
+        ``centered=True`` for the covariance). The old name ``"gradcov"`` is accepted.
     options
         Passed on to the adapter (``params=``, ``cache_graphs=``, ...).
-    """
-    if matrix == "hessian":
-        return est.hessian(model, loss_fn, data, **options)
-    if matrix == "ggn":
-        return est.ggn(model, loss_fn, data, **options)
-    if matrix == "gradcov":
-        return est.gradient_covariance(model, loss_fn, data, **options)
-    raise ValueError(f"matrix must be one of {MATRICES}, got {matrix!r}")
 
-
-def _one_line(text: str, limit: int = 400) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """A state dict from a file written by ``torch.save(model.state_dict(), path)``.
-
-    Loaded with ``weights_only=True`` (no code from the file runs) onto the CPU. A file
-    holding ``{"state_dict": ...}`` or ``{"model": ...}`` (common training-script layouts)
-    is unwrapped.
-
-    Raises
-    ------
-    FileNotFoundError, ValueError
-        For a missing file, or one that is not a state dict.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"cannot read checkpoint {path!r}: {_one_line(exc)}") from exc
-    if isinstance(obj, Mapping):
-        for key in ("state_dict", "model", "model_state_dict"):
-            if isinstance(obj.get(key), Mapping):
-                obj = obj[key]
-                break
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"checkpoint {path!r} is not a state dict (a mapping of names to tensors)")
-    return dict(obj)
-
-
-def load_checkpoint(model: nn.Module, checkpoint: Mapping[str, Any] | str | os.PathLike[str]) -> nn.Module:
-    """Load a state dict (or a file holding one) into ``model``, strictly.
+    Returns
+    -------
+    eigenscope.adapters.torch.CurvatureOperator
 
     Raises
     ------
     ValueError
-        When the keys or shapes do not match the model, with a one-line message naming them.
+        For a name the registry does not know, listing the names it does.
     """
-    state = read_checkpoint(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else checkpoint
-    where = f"checkpoint {os.fspath(checkpoint)!r}" if isinstance(checkpoint, (str, os.PathLike)) else "the state dict"
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and isinstance(state[k], torch.Tensor) and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
-        if wrong:
-            parts.append(f"shape mismatch (checkpoint vs model) {wrong[:3]}{' ...' if len(wrong) > 3 else ''}")
-        raise ValueError(f"{where} does not match the model: " + "; ".join(parts))
-    try:
-        model.load_state_dict(state, strict=True)
-    except Exception as exc:
-        raise ValueError(f"{where} does not match the model: {_one_line(exc)}") from exc
-    return model
+    kind = curvature_kind(matrix_name(matrix))
+    from ..adapters import torch as est
+
+    return getattr(est, kind.name)(model, loss_fn, data, **options)

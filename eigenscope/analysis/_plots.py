@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._density_metrics import DensityLike, as_density
+from ..metrics import DensityLike, as_density
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from ..metrics import PrincipalAngles
     from ._landscape import LossCurve, LossSurface
-    from ._subspace import PrincipalAngles
     from ._tracking import Tracking
 
 FORMATS = ("png", "svg")

@@ -5,18 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from .. import LinearOperator
 from ..backends import Array
-from ..linop import LinearOperator
 
 
 class Bar(Protocol):
     """The part of ``tqdm`` eigenscope uses."""
 
-    def update(self, n: int = 1) -> Any: ...
+    def update(self, n: int = 1) -> Any:
+        """Advance the bar by ``n``."""
+        ...
 
-    def set_postfix_str(self, s: str = "", refresh: bool = True) -> Any: ...
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> Any:
+        """Show ``s`` after the bar."""
+        ...
 
-    def close(self) -> Any: ...
+    def close(self) -> Any:
+        """Finish the bar."""
+        ...
 
 
 ProgressFactory = Callable[[str, "int | None"], Bar]

@@ -12,12 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ..algorithms import EigshResult, SpectralDensity, TraceResult, eigsh, spectral_density, trace
+from .. import EigshResult, SpectralDensity, TraceResult, aslinearoperator, backends, eigsh, spectral_density, trace
 from ..backends import Array, Seed
-from ..linop import aslinearoperator
-from ._density_metrics import SpectralEnergy, outlier_ratio, spectral_energy
+from ..metrics import SpectralEnergy, gradient_fraction_profile, negative_mass, outlier_ratio, spectral_energy
 from ._progress import CountingOperator, ProgressFactory, no_progress
-from ._subspace import _sq_norm, gradient_fraction_profile
 
 
 def _eigsh_dict(r: EigshResult | None) -> dict[str, Any] | None:
@@ -254,7 +252,8 @@ def analyze_curvature(
     if gradient is not None:
         start = time.perf_counter()
         fraction = gradient_fraction_profile(gradient, top.eigenvectors[:, : int(k)])
-        gnorm = float(np.sqrt(_sq_norm(op.xp, gradient)))
+        xp = backends.namespace(gradient)
+        gnorm = float(np.sqrt(float(backends.to_numpy(xp.sum(gradient * gradient)))))
         timings["gradient_fraction"] = time.perf_counter() - start
     return CurvatureReport(
         dimension=op.shape[0],
@@ -263,7 +262,7 @@ def analyze_curvature(
         trace=tr,
         density=density,
         energy=spectral_energy(density),
-        negative_mass=density.negative_mass(),
+        negative_mass=negative_mass(density),
         outlier_ratio=outlier_ratio(top.eigenvalues, outlier_k),
         outlier_k=outlier_k,
         gradient_norm=gnorm,

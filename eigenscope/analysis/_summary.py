@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ._matrices import matrix_title
+
 
 def _fmt(x: Any, digits: int = 4) -> str:
     if x is None:
@@ -31,7 +33,7 @@ def format_summary(results: dict[str, Any]) -> str:
     m = results["metrics"]
     s = results["settings"]
     t = results["timings"]
-    matrix = {"hessian": "Hessian", "ggn": "Gauss-Newton (GGN)", "gradcov": "gradient second moment"}[results["matrix"]]
+    matrix = matrix_title(results["matrix"])
     model = results["model"]
     data = results["data"]
     lines = [

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..adapters.torch._params import select_params
-from ._density_metrics import density_kl, density_wasserstein
-from ._matrices import curvature_operator, load_checkpoint
+from ..adapters.torch import select_params
+from ..metrics import density_kl, density_wasserstein, normalized_inner_product
+from ._checkpoints import load_checkpoint
+from ._matrices import curvature_operator
 from ._progress import ProgressFactory, no_progress
 from ._report import CurvatureReport, analyze_curvature
-from ._subspace import normalized_inner_product
 
 Checkpoint = Mapping[str, Any] | str | os.PathLike
 """A state dict, or the path of a file holding one (``torch.save(model.state_dict(), path)``)."""
@@ -108,7 +108,7 @@ def track(
     labels
         One per checkpoint; default ``"0"``, ``"1"``, … (file names for paths).
     matrix
-        ``"hessian"``, ``"ggn"`` or ``"gradcov"`` (see :func:`curvature_operator`).
+        ``"hessian"``, ``"ggn"`` or ``"gradient_covariance"`` (see :func:`curvature_operator`).
     operator_options
         Passed to the adapter (``params=``, ``cache_graphs=``, ...).
     reference

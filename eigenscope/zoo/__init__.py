@@ -1,7 +1,8 @@
 """Small reference models and seeded synthetic data (demos, tests, benchmarks).
 
 The models are PyTorch modules; this package imports torch when one of its names is
-first used, so ``import eigenscope.zoo`` alone does not.
+first used, so ``import eigenscope.zoo`` alone does not. :mod:`eigenscope.zoo.jax` holds the
+same workloads in plain JAX (imported explicitly).
 
 >>> from eigenscope import zoo
 >>> w = zoo.workload("W2", size="tiny")            # model, loss_fn, batches

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eigenscope.adapters.jax import _zoo
+from eigenscope.zoo import jax as _zoo
 
 FAST = {
     "xla_backend_optimization_level": 0,

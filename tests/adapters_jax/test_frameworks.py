@@ -17,7 +17,7 @@ import jax  # noqa: E402
 from jax.flatten_util import ravel_pytree  # noqa: E402
 
 from eigenscope.adapters import jax as ejx  # noqa: E402
-from eigenscope.adapters.jax._zoo import cross_entropy  # noqa: E402
+from eigenscope.zoo.jax import cross_entropy  # noqa: E402
 
 from . import _reference as ref  # noqa: E402
 from ._models import KW, assert_close, random_block  # noqa: E402

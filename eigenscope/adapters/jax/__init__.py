@@ -12,6 +12,11 @@ arrays of the parameters' dtype and device, ``symmetric=True``); the per-batch p
 compiled once by ``jax.jit`` and the full-data product is the mean over samples. With
 ``mesh=`` every batch is split over the devices of a ``jax.sharding.Mesh`` (see
 ``docs/distributed.md``).
+
+One constructor per curvature matrix of :data:`eigenscope.adapters.KINDS`, with the
+matrix's name: :func:`hessian`, :func:`ggn`, :func:`gradient_covariance` (``per="sample"``
+or ``per="batch"``); :func:`empirical_fisher` is :func:`gradient_covariance` with
+``per="sample"``.
 """
 
 from ._api import empirical_fisher, ggn, gradient_covariance, hessian

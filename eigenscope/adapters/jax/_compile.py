@@ -2,7 +2,7 @@
 
 A new operator for new parameters of the same model (tracking sharpness during training,
 say) reuses the compiled code of the previous one: the ``jax.jit``-ed functions are cached
-on the kind, the user's functions (by identity), the parameters' tree structure, shapes and
+on the kind (and its ``per=``), the user's functions (by identity), the parameters' tree structure, shapes and
 dtype, ``vectorize`` and the compiler options. ``jax.jit`` itself then compiles once per batch shape and
 block width. The cache keeps the last :data:`CACHE_SIZE` entries (and with them the
 user's functions and whatever they close over).
@@ -59,10 +59,16 @@ class Compiled:
     """
 
     def __init__(
-        self, kind: str, fns: tuple[Any, ...], structure: Structure, vectorize: bool, options: dict[str, Any] | None
+        self,
+        kind: str,
+        per: str | None,
+        fns: tuple[Any, ...],
+        structure: Structure,
+        vectorize: bool,
+        options: dict[str, Any] | None,
     ):
         unravel = structure.unravel()
-        kernel, loss, per_sample = _kernels.build(kind, fns, unravel, vectorize)
+        kernel, loss, per_sample = _kernels.build(kind, per, fns, unravel, vectorize)
         self.traces = 0
 
         def record(status: jax.Array, index: jax.Array, value: jax.Array, y: jax.Array) -> jax.Array:
@@ -93,23 +99,30 @@ class Compiled:
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def _cached(
-    kind: str, fns: tuple[Any, ...], structure: Structure, vectorize: bool, options: tuple[tuple[str, Any], ...]
+    kind: str,
+    per: str | None,
+    fns: tuple[Any, ...],
+    structure: Structure,
+    vectorize: bool,
+    options: tuple[tuple[str, Any], ...],
 ) -> Compiled:
-    return Compiled(kind, fns, structure, vectorize, dict(options) or None)
+    return Compiled(kind, per, fns, structure, vectorize, dict(options) or None)
 
 
 def compiled(
     kind: str,
+    per: str | None,
     fns: tuple[Any, ...],
     structure: Structure,
     vectorize: bool,
     compiler_options: Mapping[str, Any] | None,
 ) -> Compiled:
-    """The shared :class:`Compiled` for these functions and structure (a fresh one when the
-    key cannot be hashed, e.g. a compiler option value that is a list)."""
+    """The shared :class:`Compiled` for this kind (a name of :data:`eigenscope.adapters.KINDS`
+    and its ``per=``), functions and structure (a fresh one when the key cannot be hashed,
+    e.g. a compiler option value that is a list)."""
     options = tuple(sorted((compiler_options or {}).items()))
     try:
-        hash((kind, fns, structure, vectorize, options))
+        hash((kind, per, fns, structure, vectorize, options))
     except TypeError:  # unhashable: no sharing, but still compiled once for this operator
-        return Compiled(kind, fns, structure, vectorize, dict(options) or None)
-    return _cached(kind, fns, structure, vectorize, options)
+        return Compiled(kind, per, fns, structure, vectorize, dict(options) or None)
+    return _cached(kind, per, fns, structure, vectorize, options)

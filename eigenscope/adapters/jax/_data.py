@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._data import SizedBatches, check_nonempty, check_pair, check_reiterable, check_size
 from ._sharding import DataSharding
 
 
@@ -46,16 +47,6 @@ def _place(tree: Any, place: Callable[[Any], Any]) -> Any:
     return jax.tree_util.tree_map(lambda leaf: jax.device_put(leaf, place(leaf)), tree)
 
 
-def _check_pair(batch: Any, index: int) -> tuple[Any, Any]:
-    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-        what = f"a {type(batch).__name__}" + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
-        raise TypeError(
-            f"batch {index} is {what}; every batch must be an (inputs, targets) pair. "
-            "To pass a single batch, wrap it in a list: data=[(inputs, targets)]"
-        )
-    return batch[0], batch[1]
-
-
 def _batch_size(targets: Any, index: int) -> int:
     """Number of samples of a batch: the leading dimension of (the first leaf of) its targets."""
     leaves = jax.tree_util.tree_leaves(targets)
@@ -64,10 +55,7 @@ def _batch_size(targets: Any, index: int) -> int:
             f"batch {index}: targets must be an array (or a pytree of arrays) with a leading batch "
             f"dimension, got {type(targets).__name__}" + (" of shape ()" if leaves else " with no array")
         )
-    n = int(leaves[0].shape[0])
-    if n == 0:
-        raise ValueError(f"batch {index} is empty (0 samples)")
-    return n
+    return check_size(int(leaves[0].shape[0]), index)
 
 
 def _signature(inputs: Any, targets: Any) -> Any:
@@ -76,7 +64,7 @@ def _signature(inputs: Any, targets: Any) -> Any:
     return tree, tuple((tuple(a.shape), str(a.dtype)) for a in leaves)
 
 
-class Batches:
+class Batches(SizedBatches):
     """The data of an operator, placed on the parameters' device once.
 
     Parameters
@@ -97,20 +85,12 @@ class Batches:
     """
 
     def __init__(self, data: Iterable[Any], *, device: Any, dtype: Any, sharding: DataSharding | None = None) -> None:
-        if isinstance(data, (jax.Array, np.ndarray)) or not isinstance(data, Iterable):
-            raise TypeError(
-                f"data must be an iterable of (inputs, targets) batches (a list), got {type(data).__name__}"
-            )
-        if isinstance(data, Iterator):
-            raise TypeError(
-                f"data is a one-shot iterator ({type(data).__name__}); every product makes a full pass over "
-                "the data, so pass a list of batches instead (e.g. data=list(batches))"
-            )
+        check_reiterable(data, arrays=(jax.Array, np.ndarray), accepted="a list", instead="a list of batches")
         stored: list[tuple[Any, Any]] = []
         sizes: list[int] = []
         self.num_replicated = 0
         for index, batch in enumerate(data):
-            inputs, targets = _check_pair(batch, index)
+            inputs, targets = check_pair(batch, index)
             inputs = _arrays(inputs, f"batch {index} inputs", dtype)
             targets = _arrays(targets, f"batch {index} targets", dtype)
             size = _batch_size(targets, index)
@@ -122,24 +102,13 @@ class Batches:
             inputs, targets = _place(inputs, place), _place(targets, place)
             sizes.append(size)
             stored.append((inputs, targets))
-        if not stored:
-            raise ValueError("data is empty: it yielded no batch")
+        check_nonempty(sizes)
         self.device = device
         self.dtype = dtype
         self.sharding = sharding
         self.batches: tuple[tuple[Any, Any], ...] = tuple(stored)
         self.batch_sizes: tuple[int, ...] = tuple(sizes)
         self.num_shapes = len({_signature(x, y) for x, y in stored})
-
-    @property
-    def num_samples(self) -> int:
-        """``N``: samples over all batches."""
-        return sum(self.batch_sizes)
-
-    @property
-    def num_batches(self) -> int:
-        """Number of batches."""
-        return len(self.batch_sizes)
 
     def first(self) -> tuple[Any, Any]:
         """Batch 0, on the device."""

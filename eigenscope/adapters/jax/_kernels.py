@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._kinds import one_per_kind
+
 Kernel = Callable[[jax.Array, Any, Any, jax.Array], tuple[jax.Array, jax.Array]]
 LossFn = Callable[[Any, Any, Any], jax.Array]
 
@@ -146,27 +148,45 @@ class Built(NamedTuple):
     per_sample: Callable[..., jax.Array] | None  # (θ, inputs, targets) -> (n_b,) losses, per-sample kinds only
 
 
-def build(kind: str, fns: tuple[Any, ...], unravel: Callable[[jax.Array], Any], vectorize: bool) -> Built:
+def _hessian(fns: tuple[Any, ...], per: str | None, unravel: Callable[[jax.Array], Any], vectorize: bool) -> Built:
+    (loss_fn,) = fns
+    return Built(hessian_kernel(loss_fn, unravel, vectorize), batch_loss(loss_fn, unravel), None)
+
+
+def _ggn(fns: tuple[Any, ...], per: str | None, unravel: Callable[[jax.Array], Any], vectorize: bool) -> Built:
+    model_fn, output_loss = fns
+
+    def loss_fn(params: Any, inputs: Any, targets: Any) -> jax.Array:
+        return output_loss(model_fn(params, inputs), targets)
+
+    return Built(ggn_kernel(model_fn, output_loss, unravel, vectorize), batch_loss(loss_fn, unravel), None)
+
+
+def _gradient_covariance(
+    fns: tuple[Any, ...], per: str | None, unravel: Callable[[jax.Array], Any], vectorize: bool
+) -> Built:
+    loss_fn, per_sample_loss = fns
+    loss = batch_loss(loss_fn, unravel)
+    if per == "batch":
+        return Built(batch_covariance_kernel(loss_fn, unravel), loss, None)
+    per_sample = per_sample_loss if per_sample_loss is not None else per_sample_from_mean(loss_fn)
+    return Built(sample_covariance_kernel(per_sample, unravel, vectorize), loss, batch_loss(per_sample, unravel))
+
+
+BUILDERS = one_per_kind(
+    {"hessian": _hessian, "ggn": _ggn, "gradient_covariance": _gradient_covariance}, "the JAX adapter's kernels"
+)
+"""Kind name (:data:`eigenscope.adapters.KINDS`) -> ``(fns, per, unravel, vectorize) -> Built``."""
+
+
+def build(
+    kind: str, per: str | None, fns: tuple[Any, ...], unravel: Callable[[jax.Array], Any], vectorize: bool
+) -> Built:
     """The kernel and losses of a kind of operator.
 
-    ``fns`` is ``(loss_fn,)`` for ``"hessian"`` and ``"batch_covariance"``, ``(model_fn,
-    output_loss)`` for ``"ggn"`` and ``(loss_fn, per_sample_loss or None)`` for
-    ``"sample_covariance"``.
+    ``kind`` is a name of :data:`eigenscope.adapters.KINDS` and ``per`` its ``per=`` option
+    (``None`` for kinds without one); ``fns`` is ``(loss_fn,)`` for ``"hessian"``,
+    ``(model_fn, output_loss)`` for ``"ggn"`` and ``(loss_fn, per_sample_loss or None)`` for
+    ``"gradient_covariance"``.
     """
-    if kind == "ggn":
-        model_fn, output_loss = fns
-
-        def loss_fn(params: Any, inputs: Any, targets: Any) -> jax.Array:
-            return output_loss(model_fn(params, inputs), targets)
-
-        return Built(ggn_kernel(model_fn, output_loss, unravel, vectorize), batch_loss(loss_fn, unravel), None)
-    loss_fn = fns[0]
-    loss = batch_loss(loss_fn, unravel)
-    if kind == "hessian":
-        return Built(hessian_kernel(loss_fn, unravel, vectorize), loss, None)
-    if kind == "batch_covariance":
-        return Built(batch_covariance_kernel(loss_fn, unravel), loss, None)
-    if kind == "sample_covariance":
-        per_sample = fns[1] if fns[1] is not None else per_sample_from_mean(loss_fn)
-        return Built(sample_covariance_kernel(per_sample, unravel, vectorize), loss, batch_loss(per_sample, unravel))
-    raise ValueError(f"internal: unknown kind {kind!r}")
+    return BUILDERS[kind](fns, per, unravel, vectorize)

@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ... import backends
-from ...linop import LinearOperator
+from .._operator import CurvatureOperatorBase
 from ._compile import Compiled
 from ._data import Batches
+from ._options import JaxOptions
 from ._params import FlatParams
 from ._sharding import DataSharding
 
@@ -23,12 +24,11 @@ MAX_UNROLL = 8
 multiplied in chunks of this many columns (each chunk a pass over the data)."""
 
 
-class CurvatureOperator(LinearOperator):
+class CurvatureOperator(CurvatureOperatorBase):
     """A curvature matrix of a JAX model over a data set, as an eigenscope operator.
 
-    ``A = scale · Σ_b (n_b / N) A_b`` where ``A_b`` is the kind's matrix for batch ``b``'s mean
-    loss (Hessian, GGN or gradient second moment), ``n_b`` its size, ``N`` the number of
-    samples and ``scale`` 1 (``reduction="mean"``) or ``N`` (``"sum"``). Built by
+    The matrix, its weighting of the batches, the counters and the attributes shared with
+    the torch adapter are those of :class:`eigenscope.adapters.CurvatureOperatorBase`. Built by
     :func:`hessian`, :func:`ggn`, :func:`gradient_covariance`. Products take and return JAX
     arrays of shape ``(n,)`` / ``(n, b)`` with the parameters' dtype and device, ``n`` the
     length of ``ravel_pytree(params)``; :meth:`unflatten` maps a vector back to the pytree.
@@ -42,35 +42,20 @@ class CurvatureOperator(LinearOperator):
 
     Attributes
     ----------
-    kind : str
-        ``"hessian"``, ``"ggn"`` or ``"gradient_covariance"``.
-    reduction : str
-        ``"mean"`` or ``"sum"``.
     vectorize : bool
         Whether the vectors of a block share one ``jax.vmap``-ed pass (else the per-vector
         program is unrolled).
-    centered : bool
-        Whether ``ḡḡᵀ`` is subtracted (gradient covariance).
-    details : dict
-        Kind-specific choices (``per``, the source of the per-sample losses).
-    num_params, num_samples, num_batches : int
-        ``n``, ``N`` and the number of batches; ``batch_sizes`` lists the ``n_b``.
     param_paths : tuple[str, ...]
         The leaves of ``params`` in flat-vector order (``jax.tree_util.keystr`` paths).
-    num_matvecs : int
-        Vectors multiplied so far (a block of b counts b).
-    num_calls : int
-        Calls of ``matvec``/``matmat``.
     num_forward_passes : int
         Per-batch products (one forward and first-order pass each), summed over batches.
-    num_vector_passes : int
-        Per-vector passes over one batch, summed over batches and vectors.
     mesh : jax.sharding.Mesh | None
         With ``mesh=``, the mesh whose ``data_axis`` the batches are split over
         (``num_replicated_batches`` of them could not be split evenly and are replicated).
     num_traces : int
         Times the per-batch product was traced (and so compiled) by ``jax.jit`` during this
-        operator's products (0 when an earlier operator already compiled every shape).
+        operator's products (0 when an earlier operator already compiled every shape; not
+        reset by :meth:`reset_counters`).
     """
 
     def __init__(
@@ -80,54 +65,33 @@ class CurvatureOperator(LinearOperator):
         compiled: Compiled,
         flat: FlatParams,
         batches: Batches,
-        reduction: str,
+        options: JaxOptions,
         vectorize: bool,
         sharding: DataSharding | None = None,
-        centered: bool = False,
         details: dict[str, Any] | None = None,
     ) -> None:
-        n = flat.num_params
-        super().__init__(shape=(n, n), dtype=flat.dtype, device=flat.device, xp=_XP, symmetric=True)
-        self.kind = kind
-        self.reduction = reduction
+        super().__init__(
+            kind=kind,
+            num_params=flat.num_params,
+            dtype=flat.dtype,
+            device=flat.device,
+            xp=_XP,
+            batches=batches,
+            options=options,
+            details=details,
+        )
         self.vectorize = vectorize
-        self.centered = centered
-        self.details = dict(details or {})
         self._flat = flat
-        self._batches = batches
         self._compiled = compiled
         self._sharding = sharding
-        total = batches.num_samples
-        # Mean over samples: batch b weighs n_b / N, never 1 / num_batches.
         self._weights = [
-            jax.device_put(np.asarray(size / total, dtype=flat.dtype), flat.device) for size in batches.batch_sizes
+            jax.device_put(np.asarray(self._batch_weight(size), dtype=flat.dtype), flat.device)
+            for size in batches.batch_sizes
         ]
-        self._gbar: jax.Array | None = None
-        self._mean_loss: float | None = None
+        self._loss_total: float | None = None
         self.num_traces = 0
-        self.reset_counters()
 
     # ---- description -----------------------------------------------------------
-    @property
-    def num_params(self) -> int:
-        """``n``, the length of the flat parameter vector."""
-        return self._flat.num_params
-
-    @property
-    def num_samples(self) -> int:
-        """``N``, samples over all batches."""
-        return self._batches.num_samples
-
-    @property
-    def num_batches(self) -> int:
-        """Number of batches."""
-        return self._batches.num_batches
-
-    @property
-    def batch_sizes(self) -> tuple[int, ...]:
-        """Samples per batch."""
-        return self._batches.batch_sizes
-
     @property
     def mesh(self) -> Any:
         """The ``jax.sharding.Mesh`` the data is split over, or ``None``."""
@@ -153,60 +117,44 @@ class CurvatureOperator(LinearOperator):
         """The leaves of ``params`` in flat-vector order."""
         return self._flat.paths
 
-    def reset_counters(self) -> None:
-        """Set the product and pass counters to zero (``num_traces`` is kept)."""
-        self.num_matvecs = 0
-        self.num_calls = 0
-        self.num_forward_passes = 0
-        self.num_vector_passes = 0
-
-    def __repr__(self) -> str:
+    def _describe(self) -> str:
         sharding = self._sharding
         place = f"device={self.device}" if sharding is None else f"mesh={sharding.axis}:{sharding.size}"
-        return (
-            f"<CurvatureOperator {self.kind} n={self.num_params} N={self.num_samples} "
-            f"batches={self.num_batches} vectorize={self.vectorize} dtype={backends.dtype_name(self.dtype)} "
-            f"{place}>"
-        )
+        return f"vectorize={self.vectorize} dtype={backends.dtype_name(self.dtype)} {place}"
 
     # ---- flat vectors <-> parameters --------------------------------------------
     def parameters_vector(self) -> jax.Array:
         """The parameters as one flat ``(n,)`` vector."""
         return self._flat.theta
 
-    def unflatten(self, v: jax.Array) -> Any:
-        """A flat ``(n,)`` vector (an eigenvector, say) as a pytree shaped like ``params``."""
-        self._check_operand(v, 1, self.num_params, "unflatten")
+    def _unflatten(self, v: jax.Array) -> Any:
         return self._flat.unravel(v)
 
     # ---- first-order quantities ---------------------------------------------------
     def _first_order(self) -> None:
+        """The gradient and the loss, in one pass over the data; both are cached (the
+        parameters never change)."""
         acc = jnp.zeros(self.num_params, dtype=self.dtype, device=self.device)
         status = self._new_status()
         for (index, inputs, targets, _), weight in zip(self._batches, self._weights, strict=True):
             acc, status = self._compiled.value_and_grad(acc, status, index, weight, self._flat.theta, inputs, targets)
         losses = self._check_status(status, "gradient")
         self._gbar = acc
-        self._mean_loss = float(np.dot(losses, self.batch_sizes) / self.num_samples)
+        self._loss_total = float(np.dot(losses, self.batch_sizes))
 
-    def gradient(self) -> jax.Array:
-        """``∇L(θ)``, the gradient of the mean loss over all the data (``(n,)``, computed once
-        and cached: the parameters never change). Costs one forward and one backward pass
-        per batch."""
-        if self._gbar is None:
-            self._first_order()
+    def _full_gradient(self) -> jax.Array:
+        self._first_order()
         return self._gbar
 
-    def loss(self) -> float:
-        """The mean loss over all the data (computed with :meth:`gradient`, cached)."""
-        if self._mean_loss is None:
+    def _loss_sum(self) -> float:
+        if self._loss_total is None:
             self._first_order()
-        return self._mean_loss
+        return self._loss_total
 
     def clear_cache(self) -> None:
         """Forget the cached gradient and loss (the compiled functions are kept)."""
-        self._gbar = None
-        self._mean_loss = None
+        super().clear_cache()
+        self._loss_total = None
 
     # ---- products -------------------------------------------------------------------
     def _new_status(self) -> jax.Array:
@@ -228,19 +176,19 @@ class CurvatureOperator(LinearOperator):
             )
         return losses
 
-    def _matmat(self, x: jax.Array) -> jax.Array:
+    def _check_finite(self, y: jax.Array) -> None:
+        """Nothing more to check: every batch's contribution was checked in its pass (a row of
+        the status, which names the batch), without another transfer to the host."""
+
+    def _data_product(self, x: jax.Array) -> jax.Array:
         b = x.shape[1]
-        self.num_calls += 1
-        self.num_matvecs += b
-        if b == 0:
-            return jnp.zeros((self.num_params, 0), dtype=self.dtype, device=self.device)
         if self.vectorize or b <= MAX_UNROLL:
-            return self._product(x)
-        chunks = [self._product(x[:, j : j + MAX_UNROLL]) for j in range(0, b, MAX_UNROLL)]
+            return self._pass(x)
+        chunks = [self._pass(x[:, j : j + MAX_UNROLL]) for j in range(0, b, MAX_UNROLL)]
         return jnp.concatenate(chunks, axis=1)
 
-    def _product(self, x: jax.Array) -> jax.Array:
-        """One pass over the data for the block ``x``."""
+    def _pass(self, x: jax.Array) -> jax.Array:
+        """One pass over the data for the block ``x``: ``Σ_b (n_b/N) A_b x``."""
         b = x.shape[1]
         acc = jnp.zeros_like(x)
         status = self._new_status()
@@ -251,9 +199,4 @@ class CurvatureOperator(LinearOperator):
             self.num_vector_passes += b
         self.num_traces += self._compiled.traces - traces
         self._check_status(status, "product")
-        if self.centered:
-            gbar = self.gradient()
-            acc = acc - gbar[:, None] * (gbar @ x)[None, :]
-        if self.reduction == "sum":
-            acc = acc * self.num_samples
         return acc

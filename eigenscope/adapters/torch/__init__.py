@@ -10,8 +10,19 @@ parameters (torch tensors on the model's device and dtype, ``symmetric=True``). 
 or applying one leaves the model exactly as it was: parameters, buffers (BatchNorm
 running statistics), ``.grad``, ``requires_grad`` and train/eval mode.
 
+One constructor per curvature matrix of :data:`eigenscope.adapters.KINDS`, with the
+matrix's name: :func:`hessian`, :func:`ggn`, :func:`gradient_covariance` (``per="sample"``
+or ``per="batch"``); :func:`empirical_fisher` is :func:`gradient_covariance` with
+``per="sample"``, and :func:`layerwise` takes the name as ``kind=``.
+
 Under ``torch.distributed`` (``torchrun``) each rank passes its shard of the data and every
 product is summed over the ranks (``process_group=``; see ``docs/distributed.md``).
+
+The building blocks of the operators are public for code that evaluates the model the way
+they do (the loss landscape, a training loop): :class:`Batches` and :func:`batch_size`
+(the data), :func:`select_params`, :func:`make_spec` and :class:`ParamSpec` (which
+parameters, and the flat vector), :func:`resolve_loss`, :class:`FunctionalModel` and
+:func:`call_model` (the model and loss as pure functions of the parameters).
 """
 
 from ._api import empirical_fisher, ggn, gradient_covariance, hessian, layerwise

@@ -3,233 +3,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from functools import partial
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from .._kinds import KindName, curvature_kind, one_per_kind
+from .._options import document
 from ._data import Batches
 from ._distributed import ProcessGroupArg, data_parallel
-from ._functional import FunctionalModel
+from ._docs import PARAMETERS, RAISES, RETURNS
 from ._ggn import GGNFwdRev, GGNRevRev, OutputHessian
 from ._gradcov import BatchGradient, SampleFwdRev, SampleRevRev
 from ._hessian import HessianFwdRev, HessianRevRev
-from ._losses import KINDS, LossFn, check_kind_matches, check_mean_reduced, loss_kind, resolve_loss
+from ._kernel import Kernel
+from ._losses import KINDS as LOSS_KINDS
+from ._losses import LossFn, check_kind_matches, loss_kind
 from ._losses import per_sample_loss as _per_sample_fn
 from ._operator import CurvatureOperator
-from ._params import ParamsArg, ParamSpec, group_by_module, make_spec, select_params
-from ._state import check_stochastic
-
-Mode = Literal["auto", "rev-rev", "fwd-rev"]
-BlocksArg = None | Literal["module"] | Mapping[str, ParamsArg] | Sequence[ParamsArg]
-
-_COMMON_DOC = """
-    Parameters
-    ----------
-    model
-        The ``torch.nn.Module``, in the mode (train/eval) the curvature is wanted in.
-    loss_fn
-        ``loss_fn(outputs, targets)`` -> the *mean* loss of a batch (a 0-d tensor), such as
-        ``torch.nn.functional.cross_entropy``; or the name ``"cross_entropy"``, ``"mse"``
-        or ``"bce"`` (BCE with logits). A summed loss (``reduction="sum"``) is refused: it
-        is checked on batch 0 by comparing the loss with its values on the two halves of the
-        batch (two loss evaluations, no forward pass); ``reduction="sum"`` below gives the
-        matrix of the summed loss.
-    data
-        A re-iterable of ``(inputs, targets)`` batches: a list or a ``DataLoader``.
-        ``inputs`` is passed as ``model(x)`` for a tensor, ``model(*x)`` for a tuple and
-        ``model(**x)`` for a dict; the leading dimension of ``targets`` is the batch size.
-        Generators and other one-shot iterators are refused.
-    params
-        The parameters to differentiate: ``None`` (all with ``requires_grad``), names of
-        parameters or modules, modules, parameter tensors, or a predicate
-        ``(name, parameter) -> bool``. The others are held fixed (no gradient is formed
-        for them: leaving out embedding tables saves their backward pass).
-    mode
-        ``"rev-rev"`` (double backward) or ``"fwd-rev"`` (``torch.func`` forward over
-        reverse); ``"auto"`` picks ``"rev-rev"``, which measured faster on CPU.
-    vectorize
-        Batch the vectors of a block through one ``vmap``-ed pass; ``"auto"``: on CUDA
-        only (on CPU it measured slower than a loop over the vectors).
-    cache_graphs
-        Keep every batch's first-order graph between products, so that a product costs
-        only the per-vector passes (``mode="rev-rev"`` only). It holds about
-        ``cache_bytes`` (estimated from batch 0 when the operator is built: the memory
-        autograd saves for it, times the number of batches); over ``max_cache_bytes``
-        ``True`` raises ``ValueError`` and ``"auto"`` falls back to not caching. Graphs
-        are rebuilt automatically when a parameter or buffer is written in place.
-    max_cache_bytes
-        The budget for the cache; ``None`` is half the free memory of the device (GPU) or
-        half the host's available memory (CPU).
-    stream
-        Move each batch to the device at every product instead of once at construction.
-    blocks
-        ``"module"`` (one block per module owning parameters), a mapping
-        ``name -> params`` or a sequence of ``params`` selections partitioning the selected
-        parameters: the operator then applies only the diagonal blocks (a block-diagonal
-        approximation). One product costs one first-order pass per batch and one
-        per-vector pass per block and vector. :func:`layerwise` returns separate
-        operators instead.
-    reduction
-        ``"mean"`` (the matrix of the mean loss over the N samples) or ``"sum"`` (N times it).
-    allow_stochastic
-        Accept active dropout or other randomness (refused by default, and the loss of
-        the first batch is computed twice to check determinism).
-    process_group
-        Data parallelism over ``torch.distributed``: each rank passes its own shard of the
-        data (whole batches; shards may be uneven) and every product is summed over the
-        ranks with one ``all_reduce`` of ``n · k`` numbers (a block of ``k`` vectors), so
-        that every rank gets the full-data product, the mean over the samples of all ranks.
-        ``"auto"`` (default): the default group when ``torch.distributed`` is initialized
-        with more than one process, else none; a ``ProcessGroup``: that group; ``None`` or
-        ``False``: none, this process's data is the whole data set (to build a local operator
-        on one rank of a distributed job). Every rank must build the same operator (checked
-        once, here, in one collective, which also counts the samples) and multiply the same
-        vectors: run the same algorithm with the same ``seed`` on every rank. A rank that
-        fails, here or in a product, makes every rank raise (see ``docs/distributed.md``).
-
-    Returns
-    -------
-    CurvatureOperator
-        A symmetric ``(n, n)`` :class:`eigenscope.LinearOperator` on torch tensors of the
-        parameters' device and dtype, ``n`` the number of selected parameters.
-
-    Raises
-    ------
-    TypeError
-        A one-shot iterator or a malformed batch as ``data`` (with ``stream=True``, also an
-        iterable that yields nothing on a second pass); a model that is not a module.
-    ValueError
-        Empty data, a loss that is not a 0-d tensor, a sum-reduced loss, a stochastic model,
-        parameters with ``requires_grad=False`` in ``params``, bad options, a cache over its
-        budget.
-    DistributedError
-        With a process group, on the ranks that did not fail themselves: another rank
-        failed to build its operator, or the ranks built different operators.
-    FloatingPointError
-        A NaN or Inf loss, naming the batch (here for batch 0, at product time for the others).
-"""
-
-
-def _resolve_mode(mode: str, cache_graphs: bool | str) -> str:
-    if mode not in ("auto", "rev-rev", "fwd-rev"):
-        raise ValueError(f"mode must be 'auto', 'rev-rev' or 'fwd-rev', got {mode!r}")
-    if cache_graphs not in (True, False, "auto"):
-        raise ValueError(f"cache_graphs must be True, False or 'auto', got {cache_graphs!r}")
-    if mode == "fwd-rev" and cache_graphs:
-        raise ValueError("cache_graphs needs mode='rev-rev': forward-over-reverse keeps no reusable graph")
-    # Measured on CPU (benchmarks/bench_torch_adapters.py): double backward is faster.
-    return "rev-rev" if mode == "auto" else mode
-
-
-def _resolve_vectorize(vectorize: bool | str, device: torch.device) -> bool:
-    if vectorize == "auto":
-        return device.type == "cuda"
-    if not isinstance(vectorize, bool):
-        raise ValueError(f"vectorize must be True, False or 'auto', got {vectorize!r}")
-    return vectorize
-
-
-def _resolve_blocks(model: nn.Module, names: Sequence[str], blocks: BlocksArg) -> dict[str, tuple[str, ...]] | None:
-    if blocks is None:
-        return None
-    if isinstance(blocks, str):
-        if blocks != "module":
-            raise ValueError(f"blocks must be 'module', a mapping or a sequence of selections, got {blocks!r}")
-        return {k: tuple(v) for k, v in group_by_module(names).items()}
-    items = list(blocks.items()) if isinstance(blocks, Mapping) else [(str(i), b) for i, b in enumerate(blocks)]
-    chosen = set(names)
-    out: dict[str, tuple[str, ...]] = {}
-    owner: dict[str, str] = {}
-    for key, sel in items:
-        block = tuple(n for n in select_params(model, sel)[0] if n in chosen)
-        if not block:
-            raise ValueError(f"block {key!r} holds none of the selected parameters")
-        for n in block:
-            if n in owner:
-                raise ValueError(f"parameter {n!r} is in blocks {owner[n]!r} and {key!r}; blocks must not overlap")
-            owner[n] = key
-        out[key] = block
-    missing = [n for n in names if n not in owner]
-    if missing:
-        raise ValueError(f"blocks must cover every selected parameter; missing {missing}")
-    return out
-
-
-def _check_first_batch(fmodel: FunctionalModel, params: list[torch.Tensor], batches: Batches, deterministic: bool):
-    """Outputs and loss of batch 0, checked: a finite 0-d loss, twice the same value."""
-    inputs, targets = batches.first()
-    with torch.no_grad():
-        outputs = fmodel.outputs(params, inputs)
-        loss = fmodel.loss_fn(outputs, targets)
-        if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
-            shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-            raise ValueError(
-                f"loss_fn must return a scalar (0-d tensor: the mean loss of the batch), got {shape}; "
-                "use reduction='mean'"
-            )
-        if not bool(torch.isfinite(loss)):
-            raise FloatingPointError(f"the loss of batch 0 is {float(loss)}")
-        if deterministic:
-            again = fmodel.loss(params, inputs, targets)
-            tol = 1e3 * torch.finfo(loss.dtype).eps * max(1.0, abs(float(loss)))
-            if abs(float(again) - float(loss)) > tol:
-                raise ValueError(
-                    f"the model is not deterministic: the loss of batch 0 was {float(loss)!r}, then "
-                    f"{float(again)!r}. Remove the randomness (dropout, noise, random augmentation in the "
-                    "forward pass) or pass allow_stochastic=True"
-                )
-    return outputs, loss
-
-
-class _Setup:
-    """What every constructor needs, validated once."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        loss_fn: LossFn | str,
-        data: Iterable[Any] | Batches,
-        params: ParamsArg,
-        stream: bool,
-        allow_stochastic: bool,
-        blocks: BlocksArg,
-    ) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        self.model = model
-        self.loss_fn = resolve_loss(loss_fn)
-        self.names, self.params = select_params(model, params)
-        self.spec: ParamSpec = make_spec(self.names, self.params)
-        check_stochastic(model, allow_stochastic)
-        if isinstance(data, Batches):
-            self.batches = data
-        else:
-            self.batches = Batches(data, device=self.spec.device, dtype=self.spec.dtype, stream=stream)
-        self.fmodel = FunctionalModel(model, self.names, self.loss_fn)
-        self.outputs, self.loss = _check_first_batch(self.fmodel, self.params, self.batches, not allow_stochastic)
-        # A summed loss would scale every kind by the batch size, silently: refuse it here, once.
-        check_mean_reduced(self.loss_fn, self.outputs, self.batches.first()[1], self.loss, self.batches.batch_sizes[0])
-        self.blocks = _resolve_blocks(model, self.names, blocks)
-
-    def operator(self, kernel: Any, **kw: Any) -> CurvatureOperator:
-        return CurvatureOperator(
-            kernel=kernel,
-            model=self.model,
-            fmodel=self.fmodel,
-            spec=self.spec,
-            params=self.params,
-            batches=self.batches,
-            blocks=self.blocks,
-            **kw,
-        )
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+from ._options import BlocksArg, Mode
+from ._params import ParamsArg, group_by_module, select_params
+from ._setup import Setup, construct
 
 
 def hessian(
@@ -259,21 +55,11 @@ def hessian(
     ``"fwd-rev"``: ``k`` forward-and-backward passes in dual numbers.
     """
 
-    def build() -> CurvatureOperator:
-        _check_reduction(reduction)
-        setup = _Setup(model, loss_fn, data, params, stream, allow_stochastic, blocks)
-        resolved = _resolve_mode(mode, cache_graphs)
-        vec = _resolve_vectorize(vectorize, setup.spec.device)
-        kernel = (HessianRevRev if resolved == "rev-rev" else HessianFwdRev)(setup.fmodel, vectorize=vec)
-        return setup.operator(
-            kernel,
-            mode=resolved,
-            cache_graphs=cache_graphs,
-            max_cache_bytes=max_cache_bytes,
-            reduction=reduction,
-        )
+    def kernel(setup: Setup) -> tuple[Kernel, dict[str, Any]]:
+        cls = HessianRevRev if setup.mode == "rev-rev" else HessianFwdRev
+        return cls(setup.fmodel, vectorize=setup.vectorize), {}
 
-    return data_parallel(build, process_group)
+    return construct(model, loss_fn, data, locals(), kernel)
 
 
 def ggn(
@@ -313,34 +99,24 @@ def ggn(
     backward pass.
     """
 
-    def build() -> CurvatureOperator:
-        _check_reduction(reduction)
-        setup = _Setup(model, loss_fn, data, params, stream, allow_stochastic, blocks)
+    def kernel(setup: Setup) -> tuple[Kernel, dict[str, Any]]:
         if loss_hessian == "auto":
-            kind = loss_kind(setup.loss_fn)
+            closed = loss_kind(setup.loss_fn)
         elif loss_hessian == "autodiff":
-            kind = None
-        elif loss_hessian in KINDS:
-            kind = loss_hessian
-            check_kind_matches(kind, setup.loss_fn, setup.outputs, setup.batches.first()[1])
+            closed = None
+        elif loss_hessian in LOSS_KINDS:
+            closed = loss_hessian
+            check_kind_matches(closed, setup.loss_fn, setup.outputs, setup.batches.first()[1])
         else:
-            raise ValueError(f"loss_hessian must be 'auto', 'autodiff' or one of {KINDS}, got {loss_hessian!r}")
+            raise ValueError(f"loss_hessian must be 'auto', 'autodiff' or one of {LOSS_KINDS}, got {loss_hessian!r}")
         if not isinstance(setup.outputs, torch.Tensor):
             raise TypeError(f"the GGN needs the model to return one tensor, got {type(setup.outputs).__name__}")
-        resolved = _resolve_mode(mode, cache_graphs)
-        vec = _resolve_vectorize(vectorize, setup.spec.device)
-        out_hessian = OutputHessian(setup.loss_fn, kind, ignore_index=int(getattr(setup.loss_fn, "ignore_index", -100)))
-        kernel = (GGNRevRev if resolved == "rev-rev" else GGNFwdRev)(setup.fmodel, out_hessian, vectorize=vec)
-        return setup.operator(
-            kernel,
-            mode=resolved,
-            cache_graphs=cache_graphs,
-            max_cache_bytes=max_cache_bytes,
-            reduction=reduction,
-            details={"loss_hessian": kind or "autodiff"},
-        )
+        ignore_index = int(getattr(setup.loss_fn, "ignore_index", -100))
+        out_hessian = OutputHessian(setup.loss_fn, closed, ignore_index=ignore_index)
+        cls = GGNRevRev if setup.mode == "rev-rev" else GGNFwdRev
+        return cls(setup.fmodel, out_hessian, vectorize=setup.vectorize), {"loss_hessian": closed or "autodiff"}
 
-    return data_parallel(build, process_group)
+    return construct(model, loss_fn, data, locals(), kernel)
 
 
 def gradient_covariance(
@@ -387,55 +163,15 @@ def gradient_covariance(
     one forward and one backward pass (none with ``cache_graphs``, which keeps the ``g_b``).
     """
 
-    def build() -> CurvatureOperator:
-        _check_reduction(reduction)
-        if per not in ("sample", "batch"):
-            raise ValueError(f"per must be 'sample' or 'batch', got {per!r}")
-        setup = _Setup(model, loss_fn, data, params, stream, allow_stochastic, blocks)
-        resolved = _resolve_mode(mode, cache_graphs)
-        vec = _resolve_vectorize(vectorize, setup.spec.device)
-        details: dict[str, Any] = {"per": per}
+    def kernel(setup: Setup) -> tuple[Kernel, dict[str, Any]]:
         if per == "batch":
-            kernel: Any = BatchGradient(setup.fmodel)
-        else:
-            fn, source = _per_sample_fn(setup.loss_fn, per_sample_loss)
-            _check_per_sample(fn, source, setup)
-            details["per_sample_loss"] = source
-            kernel = (SampleRevRev if resolved == "rev-rev" else SampleFwdRev)(setup.fmodel, fn, vectorize=vec)
-        return setup.operator(
-            kernel,
-            mode=resolved,
-            cache_graphs=cache_graphs,
-            max_cache_bytes=max_cache_bytes,
-            reduction=reduction,
-            centered=centered,
-            details=details,
-        )
+            return BatchGradient(setup.fmodel), {}
+        fn, source = _per_sample_fn(setup.loss_fn, per_sample_loss)
+        setup.check_per_sample(fn, source)
+        cls = SampleRevRev if setup.mode == "rev-rev" else SampleFwdRev
+        return cls(setup.fmodel, fn, vectorize=setup.vectorize), {"per_sample_loss": source}
 
-    return data_parallel(build, process_group)
-
-
-def _check_per_sample(fn: LossFn, source: str, setup: _Setup) -> None:
-    targets = setup.batches.first()[1]
-    n = setup.batches.batch_sizes[0]
-    with torch.no_grad():
-        try:
-            values = fn(setup.outputs, targets)
-        except Exception as exc:
-            raise ValueError(
-                f"could not compute per-sample losses ({source}): {exc}. Pass per_sample_loss="
-                "(outputs, targets) -> tensor of shape (batch_size,)"
-            ) from exc
-    if not isinstance(values, torch.Tensor) or tuple(values.shape) != (n,):
-        shape = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
-        raise ValueError(f"per-sample losses ({source}) have shape {shape}, expected ({n},)")
-    mean, loss = float(values.mean()), float(setup.loss)
-    tol = 1e3 * torch.finfo(values.dtype).eps * max(1.0, abs(loss))
-    if abs(mean - loss) > tol:
-        raise ValueError(
-            f"the mean of the per-sample losses ({source}) is {mean!r} but loss_fn gives {loss!r} on batch 0; "
-            "pass per_sample_loss=(outputs, targets) -> (batch_size,) whose mean is loss_fn"
-        )
+    return construct(model, loss_fn, data, locals(), kernel)
 
 
 def empirical_fisher(
@@ -450,7 +186,10 @@ def _reraise(exc: BaseException) -> Any:
     raise exc
 
 
-_KINDS = {"hessian": hessian, "ggn": ggn, "gradient_covariance": gradient_covariance}
+_KINDS = one_per_kind(
+    {"hessian": hessian, "ggn": ggn, "gradient_covariance": gradient_covariance}, "the torch adapter's constructors"
+)
+"""Kind name (:data:`eigenscope.adapters.KINDS`) -> its constructor."""
 
 
 def layerwise(
@@ -458,7 +197,7 @@ def layerwise(
     loss_fn: LossFn | str,
     data: Iterable[Any],
     *,
-    kind: Literal["hessian", "ggn", "gradient_covariance"] = "hessian",
+    kind: KindName = "hessian",
     params: ParamsArg = None,
     stream: bool = False,
     **kwargs: Any,
@@ -472,8 +211,7 @@ def layerwise(
     approximation, or pass ``blocks="module"`` to :func:`hessian` & co.,
     which applies all blocks in one pass over the data.
     """
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
+    constructor = _KINDS[curvature_kind(kind, what="kind").name]
     try:
         names, tensors = select_params(model, params)
         batches = Batches(data, device=tensors[0].device, dtype=tensors[0].dtype, stream=stream)
@@ -482,11 +220,10 @@ def layerwise(
         data_parallel(partial(_reraise, exc), kwargs.get("process_group", "auto"))
         raise
     return {
-        module: _KINDS[kind](model, loss_fn, batches, params=group, **kwargs)
+        module: constructor(model, loss_fn, batches, params=group, **kwargs)
         for module, group in group_by_module(names).items()
     }
 
 
-hessian.__doc__ = (hessian.__doc__ or "") + _COMMON_DOC
-ggn.__doc__ = (ggn.__doc__ or "") + _COMMON_DOC
-gradient_covariance.__doc__ = (gradient_covariance.__doc__ or "") + _COMMON_DOC
+for _constructor in (hessian, ggn, gradient_covariance):
+    document(_constructor, PARAMETERS, returns=RETURNS, raises=RAISES)

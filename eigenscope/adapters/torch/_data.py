@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from .._data import SizedBatches, check_nonempty, check_pair, check_reiterable, check_size
+
 
 def move(obj: Any, device: torch.device, dtype: torch.dtype) -> Any:
     """Move every tensor of a (nested) tuple/list/dict to ``device``; floating-point
@@ -35,30 +37,36 @@ def _first_tensor(obj: Any) -> torch.Tensor | None:
 
 
 def batch_size(targets: Any, index: int) -> int:
-    """Number of samples of a batch: the leading dimension of its targets."""
+    """The number of samples of a batch: the leading dimension of its targets.
+
+    Parameters
+    ----------
+    targets
+        A tensor, or a (nested) tuple, list or dict of tensors; the first tensor found
+        (depth first, dict values in order) gives the batch size.
+    index
+        The batch's position in the data, named in the error message.
+
+    Returns
+    -------
+    int
+        The leading dimension of that tensor, at least 1.
+
+    Raises
+    ------
+    ValueError
+        ``targets`` holds no tensor, its first tensor is 0-d, or the batch is empty.
+    """
     t = _first_tensor(targets)
     if t is None or t.ndim == 0:
         raise ValueError(
             f"batch {index}: targets must be a tensor (or a structure of tensors) with a leading batch "
             f"dimension, got {type(targets).__name__}" + ("" if t is None else " of shape ()")
         )
-    n = int(t.shape[0])
-    if n == 0:
-        raise ValueError(f"batch {index} is empty (0 samples)")
-    return n
+    return check_size(int(t.shape[0]), index)
 
 
-def _check_pair(batch: Any, index: int) -> tuple[Any, Any]:
-    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-        what = f"a {type(batch).__name__}" + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
-        raise TypeError(
-            f"batch {index} is {what}; every batch must be an (inputs, targets) pair. "
-            "To pass a single batch, wrap it in a list: data=[(inputs, targets)]"
-        )
-    return batch[0], batch[1]
-
-
-class Batches:
+class Batches(SizedBatches):
     """The data of an operator: a re-iterable sequence of ``(inputs, targets)`` batches.
 
     By default the batches are moved to the parameters' device (and floating-point
@@ -75,21 +83,31 @@ class Batches:
         ``stream=True`` batch 0 is read again here, from a second pass, which refuses
         one-shot iterables that are not iterators themselves (a class whose ``__iter__``
         returns a stored generator) with a ``TypeError`` instead of a ``StopIteration``.
+    device, dtype
+        The parameters' device and floating-point dtype: tensors are moved there, and
+        floating-point ones cast to ``dtype`` (integer ones, such as labels, keep theirs).
+    stream
+        Move one batch at a time at every pass instead of all of them once, here.
+
+    Iterating yields ``(index, inputs, targets, size)`` with the tensors on ``device``;
+    ``batch_sizes``, ``num_samples`` and ``num_batches`` describe the data and
+    :meth:`first` is batch 0.
+
+    Raises
+    ------
+    TypeError
+        ``data`` is not a re-iterable of ``(inputs, targets)`` pairs (see above).
+    ValueError
+        ``data`` is empty, a batch is empty or its targets have no leading batch dimension,
+        or ``stream=True`` with a shuffling ``DataLoader``.
     """
 
     def __init__(self, data: Iterable[Any], *, device: torch.device, dtype: torch.dtype, stream: bool = False) -> None:
         if isinstance(data, Batches):
             raise TypeError("internal: wrap Batches only once")
-        if isinstance(data, torch.Tensor) or not isinstance(data, Iterable):
-            raise TypeError(
-                f"data must be an iterable of (inputs, targets) batches (a list or a DataLoader), "
-                f"got {type(data).__name__}"
-            )
-        if isinstance(data, Iterator):
-            raise TypeError(
-                f"data is a one-shot iterator ({type(data).__name__}); every product makes a full pass over "
-                "the data, so pass a list of batches or a DataLoader instead (e.g. data=list(batches))"
-            )
+        check_reiterable(
+            data, arrays=(torch.Tensor,), accepted="a list or a DataLoader", instead="a list of batches or a DataLoader"
+        )
         if stream:
             _refuse_shuffling(data)
         self.device = device
@@ -99,26 +117,15 @@ class Batches:
         sizes: list[int] = []
         stored: list[tuple[Any, Any]] = []
         for index, batch in enumerate(data):
-            inputs, targets = _check_pair(batch, index)
+            inputs, targets = check_pair(batch, index)
             sizes.append(batch_size(targets, index))
             if not stream:
                 stored.append((move(inputs, device, dtype), move(targets, device, dtype)))
-        if not sizes:
-            raise ValueError("data is empty: it yielded no batch")
+        check_nonempty(sizes)
         self.batch_sizes: tuple[int, ...] = tuple(sizes)
         self._stored = stored
         # Streaming reads the data again at every product: a second pass, here, proves it can.
         self._first = stored[0] if stored else self._read_first()
-
-    @property
-    def num_samples(self) -> int:
-        """``N``: samples over all batches."""
-        return sum(self.batch_sizes)
-
-    @property
-    def num_batches(self) -> int:
-        """Number of batches."""
-        return len(self.batch_sizes)
 
     def first(self) -> tuple[Any, Any]:
         """The first batch, on the device."""
@@ -130,7 +137,7 @@ class Batches:
         batch = next(iter(self._data), _EXHAUSTED)
         if batch is _EXHAUSTED:
             raise TypeError(_one_shot_message(self._data, self.num_batches))
-        inputs, targets = _check_pair(batch, 0)
+        inputs, targets = check_pair(batch, 0)
         return move(inputs, self.device, self.dtype), move(targets, self.device, self.dtype)
 
     def __iter__(self) -> Iterator[tuple[int, Any, Any, int]]:
@@ -141,7 +148,7 @@ class Batches:
             return
         count = 0
         for index, batch in enumerate(self._data):
-            inputs, targets = _check_pair(batch, index)
+            inputs, targets = check_pair(batch, index)
             size = batch_size(targets, index)
             if index >= self.num_batches or size != self.batch_sizes[index]:
                 raise RuntimeError(

@@ -17,8 +17,22 @@ from ._state import call_buffers
 def call_model(model: nn.Module, state: dict[str, Any], inputs: Any) -> Any:
     """``model(inputs)`` with ``state`` replacing its parameters and buffers.
 
-    ``inputs`` is passed as ``model(x)`` for a tensor, ``model(*x)`` for a tuple or list
-    and ``model(**x)`` for a dict.
+    Parameters
+    ----------
+    model
+        The module to call; it is not modified.
+    state
+        ``name -> tensor`` for parameters and buffers (as ``named_parameters()`` and
+        ``named_buffers()`` name them); those not given are the module's own
+        (``torch.func.functional_call`` with ``strict=False``).
+    inputs
+        Passed as ``model(x)`` for a tensor, ``model(*x)`` for a tuple or list and
+        ``model(**x)`` for a dict.
+
+    Returns
+    -------
+    Any
+        What ``model`` returns (a tensor, a tuple, a mapping, a ``ModelOutput``...).
 
     Attention runs unfused: with the "math" kernel of ``scaled_dot_product_attention`` and
     without the fused fast path of ``nn.MultiheadAttention``/``nn.TransformerEncoderLayer``
@@ -41,9 +55,23 @@ def call_model(model: nn.Module, state: dict[str, Any], inputs: Any) -> Any:
 
 
 class FunctionalModel:
-    """``outputs(θ, x)`` and ``loss(θ, x, y)`` for the selected parameters ``θ`` (a list of
-    tensors in :class:`ParamSpec` order); the other parameters enter detached (no
-    gradient is formed for them) and the buffers as :func:`call_buffers` gives them."""
+    """A model and its loss as pure functions of the selected parameters.
+
+    ``outputs(θ, x)`` and ``loss(θ, x, y)`` for ``θ`` a list of tensors in :class:`ParamSpec`
+    order (the order of ``names``); the other parameters enter detached (no gradient is
+    formed for them) and the buffers as the model would use them without ever updating them
+    (BatchNorm in train mode normalises with the batch statistics and leaves its running
+    statistics alone). The model is never modified.
+
+    Parameters
+    ----------
+    model
+        The ``torch.nn.Module``.
+    names
+        The selected parameters' names (as :func:`select_params` returns them).
+    loss_fn
+        ``loss_fn(outputs, targets)`` -> the mean loss of a batch (see :func:`resolve_loss`).
+    """
 
     def __init__(self, model: nn.Module, names: Sequence[str], loss_fn: Callable[..., torch.Tensor]) -> None:
         self.model = model

@@ -33,7 +33,27 @@ KINDS = ("cross_entropy", "mse", "bce")
 
 def resolve_loss(loss_fn: LossFn | str) -> LossFn:
     """A callable loss from ``loss_fn``; the strings ``"cross_entropy"``, ``"mse"`` and
-    ``"bce"`` (BCE with logits) name the mean-reduced ``torch.nn.functional`` losses."""
+    ``"bce"`` (BCE with logits) name the mean-reduced ``torch.nn.functional`` losses.
+
+    Parameters
+    ----------
+    loss_fn
+        A callable ``loss_fn(outputs, targets)`` (returned as it is) or a loss name:
+        ``"cross_entropy"`` (``"ce"``), ``"mse"`` (``"mse_loss"``), ``"bce"``
+        (``"bce_with_logits"``, ``"binary_cross_entropy_with_logits"``).
+
+    Returns
+    -------
+    Callable
+        ``(outputs, targets) -> 0-d tensor``.
+
+    Raises
+    ------
+    ValueError
+        An unknown loss name.
+    TypeError
+        Neither a callable nor a string.
+    """
     if isinstance(loss_fn, str):
         key = _ALIASES.get(loss_fn)
         if key is None:

@@ -8,23 +8,24 @@ import torch
 from torch import nn
 
 from ... import backends
-from ...linop import LinearOperator
+from .._operator import CurvatureOperatorBase
 from ._cache import default_budget, measure_build
 from ._data import Batches
 from ._distributed import Communicator
 from ._functional import FunctionalModel, grad, leaves
+from ._guard import ModelGuard
 from ._kernel import Kernel, check_loss
+from ._options import TorchOptions
 from ._params import ParamSpec
 
 _XP = backends.resolve_namespace(torch)
 
 
-class CurvatureOperator(LinearOperator):
+class CurvatureOperator(CurvatureOperatorBase):
     """A curvature matrix of a PyTorch model over a data set, as an eigenscope operator.
 
-    ``A = scale · Σ_b (n_b / N) A_b`` where ``A_b`` is the kind's matrix for batch ``b``'s mean
-    loss (Hessian, GGN or gradient second moment), ``n_b`` its size, ``N`` the number of
-    samples, and ``scale`` is 1 (``reduction="mean"``) or ``N`` (``"sum"``). Built by
+    The matrix, its weighting of the batches, the counters and the attributes shared with
+    the JAX adapter are those of :class:`eigenscope.adapters.CurvatureOperatorBase`. Built by
     :func:`hessian`, :func:`ggn`, :func:`gradient_covariance`; products take and return torch
     tensors of shape ``(n,)`` / ``(n, b)`` on the parameters' device and dtype, ``n`` the
     number of selected parameters (flattened in ``model.named_parameters()`` order; see
@@ -38,18 +39,15 @@ class CurvatureOperator(LinearOperator):
 
     Attributes
     ----------
-    kind : str
-        ``"hessian"``, ``"ggn"`` or ``"gradient_covariance"``.
     mode : str
         ``"rev-rev"`` or ``"fwd-rev"``: how the products differentiate.
     vectorize : bool
         Whether the vectors of a block share one batched (``vmap``) pass.
     param_names, param_shapes : tuple
         The selected parameters, in flat-vector order.
-    num_params, num_samples, num_batches : int
-        ``n``, ``N`` and the number of batches; ``batch_sizes`` lists the ``n_b``. With a
-        process group, ``N`` counts the samples of all ranks and the batches are this rank's
-        (``num_local_samples`` of them).
+    num_samples, num_batches : int
+        With a process group, ``N`` counts the samples of all ranks and the batches are this
+        rank's (``num_local_samples`` of them).
     process_group
         The ``torch.distributed`` process group the products are summed over, or ``None``;
         ``rank`` and ``world_size`` are this process's place in it (0 and 1 without one).
@@ -60,14 +58,6 @@ class CurvatureOperator(LinearOperator):
         Whether first-order graphs are kept between products; ``cache_bytes`` is the
         estimated memory of the full cache (set whenever caching was asked for) and
         ``max_cache_bytes`` the budget it was checked against.
-    num_matvecs : int
-        Vectors multiplied so far (a block of b counts b).
-    num_calls : int
-        Calls of ``matvec``/``matmat``.
-    num_forward_passes : int
-        Forward (+ first-order backward) passes over one batch, summed over batches.
-    num_vector_passes : int
-        Per-vector second-order passes over one batch, summed over batches and vectors.
     num_allreduces : int
         Collectives over the process group (one per product or block; 0 without a group).
     allreduce_seconds : float
@@ -83,37 +73,32 @@ class CurvatureOperator(LinearOperator):
         spec: ParamSpec,
         params: list[torch.Tensor],
         batches: Batches,
-        mode: str,
-        cache_graphs: bool | str,
-        max_cache_bytes: int | None,
+        options: TorchOptions,
         blocks: dict[str, tuple[str, ...]] | None,
-        reduction: str,
-        centered: bool = False,
         details: dict[str, Any] | None = None,
     ) -> None:
-        n = spec.num_params
-        super().__init__(shape=(n, n), dtype=spec.dtype, device=spec.device, xp=_XP, symmetric=True)
-        self.kind = kernel.kind
-        self.mode = mode
-        self.reduction = reduction
-        self.centered = centered
+        self._comm: Communicator | None = None  # before the counters are reset
+        super().__init__(
+            kind=kernel.kind,
+            num_params=spec.num_params,
+            dtype=spec.dtype,
+            device=spec.device,
+            xp=_XP,
+            batches=batches,
+            options=options,
+            details=details,
+        )
+        self.mode = options.product_mode
         self.spec = spec
-        self.details = dict(details or {})
         self._kernel = kernel
         self._model = model
         self._fmodel = fmodel
         self._params = params
-        self._batches = batches
-        self._num_samples = batches.num_samples
-        self._comm: Communicator | None = None
         self._watched = [*model.parameters(), *model.buffers()]
         # What the batches, vectors and graphs were made for: these tensors, dtypes and devices.
-        self._held = tuple(model.parameters())
-        self._held_ids = frozenset(map(id, self._held))  # ids stay unique: the tensors are held
-        self._held_layout = _layout(self._held)
+        self._guard = ModelGuard(model)
         self._cache: dict[int, Any] = {}
         self._versions_seen = self._versions()
-        self._gbar: torch.Tensor | None = None
         self.blocks = blocks
         self._block_index = None
         if blocks is not None:
@@ -122,12 +107,11 @@ class CurvatureOperator(LinearOperator):
                 torch.cat([torch.arange(slices[p].start, slices[p].stop, device=spec.device) for p in names])
                 for names in blocks.values()
             ]
-        self.reset_counters()
         self.cache_bytes: int | None = None
-        self.max_cache_bytes = max_cache_bytes
+        self.max_cache_bytes = options.max_cache_bytes
         self.cache_graphs = False
-        if cache_graphs:
-            self._start_cache(cache_graphs)
+        if options.cache_graphs:
+            self._start_cache(options.cache_graphs)
 
     # ---- description -----------------------------------------------------------
     @property
@@ -150,16 +134,6 @@ class CurvatureOperator(LinearOperator):
     def param_slices(self) -> dict[str, slice]:
         """``name -> slice`` of the flat vector."""
         return self.spec.slices
-
-    @property
-    def num_params(self) -> int:
-        """``n``, the length of the flat parameter vector."""
-        return self.spec.num_params
-
-    @property
-    def num_samples(self) -> int:
-        """``N``, samples over all batches (of all ranks, with a process group)."""
-        return self._num_samples
 
     @property
     def num_local_samples(self) -> int:
@@ -192,26 +166,13 @@ class CurvatureOperator(LinearOperator):
         return 0.0 if self._comm is None else self._comm.allreduce_seconds
 
     @property
-    def num_batches(self) -> int:
-        """Number of batches."""
-        return self._batches.num_batches
-
-    @property
-    def batch_sizes(self) -> tuple[int, ...]:
-        """Samples per batch."""
-        return self._batches.batch_sizes
-
-    @property
     def stream(self) -> bool:
         """Whether batches are moved to the device at each product instead of once."""
         return self._batches.stream
 
     def reset_counters(self) -> None:
-        """Set the product and pass counters to zero."""
-        self.num_matvecs = 0
-        self.num_calls = 0
-        self.num_forward_passes = 0
-        self.num_vector_passes = 0
+        """Set the product, pass and collective counters to zero."""
+        super().reset_counters()
         if self._comm is not None:
             self._comm.num_allreduces = 0
             self._comm.allreduce_seconds = 0.0
@@ -220,10 +181,7 @@ class CurvatureOperator(LinearOperator):
     def _signature(self) -> tuple[Any, ...]:
         """What must be equal on every rank: the matrix, not the data or how it is computed."""
         return (
-            self.kind,
-            self.reduction,
-            self.centered,
-            self.details.get("per"),
+            *self._matrix_signature(),
             self.spec.names,
             tuple(tuple(s) for s in self.spec.shapes),
             None if self.blocks is None else tuple(self.blocks.items()),
@@ -239,111 +197,73 @@ class CurvatureOperator(LinearOperator):
         self, compute: Any, like: torch.Tensor, x: torch.Tensor | None = None, what: str = "product"
     ) -> torch.Tensor:
         """``compute()`` summed over the ranks (just ``compute()`` without a process group),
-        after :meth:`_check_model`."""
+        after checking that the model is the one it was built for."""
 
         def checked() -> torch.Tensor:
             # Inside the collective's guard: a rank failing the check stops every rank.
-            self._check_model()
+            self._guard.check(self.kind)
             return compute()
 
         if self._comm is None:
             return checked()
         return self._comm.allreduce(checked, like, x, what=what)
 
-    def __repr__(self) -> str:
+    def _describe(self) -> str:
         return (
-            f"<CurvatureOperator {self.kind} n={self.num_params} N={self.num_samples} "
-            f"batches={self.num_batches} mode={self.mode} dtype={backends.dtype_name(self.dtype)} "
-            f"device={self.device}{' blocks=' + str(len(self.blocks)) if self.blocks else ''}"
-            f"{f' rank={self.rank}/{self.world_size}' if self._comm is not None else ''}>"
+            f"mode={self.mode} dtype={backends.dtype_name(self.dtype)} device={self.device}"
+            f"{' blocks=' + str(len(self.blocks)) if self.blocks else ''}"
+            f"{f' rank={self.rank}/{self.world_size}' if self._comm is not None else ''}"
         )
 
     # ---- the model it was built for -------------------------------------------------
-    def _check_model(self) -> None:
-        """Raise ``RuntimeError`` if the model's parameter tensors were replaced, cast or moved
-        since the operator was built.
-
-        The batches, the vectors and the cached graphs have the build-time dtype and device,
-        and the products differentiate the tensors held then: a cast model fails deep inside
-        torch, a replaced parameter silently gives the matrix of the old one. Cost per call:
-        one walk over the modules and a dtype and device read per parameter; no value is read.
-        """
-        now = tuple(self._model.parameters())
-        if len(now) != len(self._held) or frozenset(map(id, now)) != self._held_ids:
-            raise RuntimeError(self._changed(self._replaced(now)))
-        if _layout(self._held) != self._held_layout:
-            raise RuntimeError(self._changed(self._recast()))
-
-    def _replaced(self, now: tuple[torch.Tensor, ...]) -> str:
-        name = next((k for k, p in self._model.named_parameters() if id(p) not in self._held_ids), None)
-        if name is None:
-            return f"it has {len(now)} parameter tensors, {len(self._held)} when the operator was built"
-        return (
-            f"parameter {name!r} is a new tensor (a module or parameter reassigned, load_state_dict(..., "
-            "assign=True), or a .to(...) that made new parameters); the products would go on differentiating "
-            "the old one"
-        )
-
-    def _recast(self) -> str:
-        then = dict(zip(map(id, self._held), self._held_layout, strict=True))
-        name, p = next((k, p) for k, p in self._model.named_parameters() if (p.dtype, p.device) != then[id(p)])
-        dtype, device = then[id(p)]
-        return (
-            f"parameter {name!r} is now {p.dtype} on {p.device}, it was {dtype} on {device} (model.double(), "
-            ".float(), .half() or .to(...) after building the operator, whose data, vectors and results keep the "
-            "old dtype and device)"
-        )
-
-    def _changed(self, what: str) -> str:
-        return (
-            f"the model changed since this {self.kind} operator was built: {what}. Build the operator again on "
-            f"the model as it is now: est.{self.kind}(model, loss_fn, data, ...)"
-        )
-
     def _check_operand(self, x: Any, ndim: int, length: int, what: str) -> None:
         try:
             super()._check_operand(x, ndim, length, what)
         except (TypeError, ValueError):
             # A vector cast or moved along with the model: name the model as the cause.
-            self._check_model()
+            self._guard.check(self.kind)
             raise
 
     # ---- flat vectors <-> parameters --------------------------------------------
     def parameters_vector(self) -> torch.Tensor:
-        """The current values of the selected parameters as one flat ``(n,)`` vector (a copy)."""
-        self._check_model()
+        """The current values of the selected parameters as one flat ``(n,)`` vector (a copy).
+
+        Raises ``RuntimeError`` if the model's parameter tensors were replaced, cast or moved
+        since the operator was built."""
+        self._guard.check(self.kind)
         return self.spec.join([p.detach() for p in self._params])
 
-    def unflatten(self, v: torch.Tensor) -> dict[str, torch.Tensor]:
-        """A flat ``(n,)`` vector (an eigenvector, say) as ``{name: tensor of the parameter's shape}``
-        (views of ``v``)."""
-        self._check_operand(v, 1, self.num_params, "unflatten")
+    def _unflatten(self, v: torch.Tensor) -> dict[str, torch.Tensor]:
         return dict(zip(self.spec.names, self.spec.split(v), strict=True))
 
     # ---- first-order quantities ---------------------------------------------------
     def gradient(self) -> torch.Tensor:
-        """``∇L(θ)``, the gradient of the mean loss over all the data (``(n,)``, cached until
-        the parameters change). Costs one forward and one backward pass per batch."""
-        self._refresh()
-        if self._gbar is None:
-            acc = torch.zeros(self.num_params, dtype=self.dtype, device=self.device)
+        """``∇L(θ)``, the gradient of the mean loss over all the data (``(n,)``, a copy of the
+        one cached until the parameters change). Costs one forward and one backward pass per
+        batch."""
+        return super().gradient().clone()
 
-            def local() -> torch.Tensor:
-                with torch.enable_grad():
-                    for index, inputs, targets, size in self._batches:
-                        theta = leaves(self._params)
-                        loss = self._fmodel.loss(theta, inputs, targets)
-                        check_loss(loss, index)
-                        g = grad([loss], theta, [torch.ones_like(loss)], retain_graph=False)
-                        acc.add_(self.spec.join(g), alpha=size / self.num_samples)
-                        self.num_forward_passes += 1
-                return acc
+    def _full_gradient(self) -> torch.Tensor:
+        acc = torch.zeros(self.num_params, dtype=self.dtype, device=self.device)
 
-            self._gbar = self._reduced(local, acc, what="gradient")
-        return self._gbar.clone()
+        def local() -> torch.Tensor:
+            with torch.enable_grad():
+                for index, inputs, targets, size in self._batches:
+                    theta = leaves(self._params)
+                    loss = self._fmodel.loss(theta, inputs, targets)
+                    check_loss(loss, index)
+                    g = grad([loss], theta, [torch.ones_like(loss)], retain_graph=False)
+                    acc.add_(self.spec.join(g), alpha=self._batch_weight(size))
+                    self.num_forward_passes += 1
+            return acc
+
+        return self._reduced(local, acc, what="gradient")
 
     def loss(self) -> float:
         """The mean loss over all the data (one forward pass per batch, no gradient)."""
+        return super().loss()
+
+    def _loss_sum(self) -> float:
         like = torch.zeros(1, dtype=self.dtype, device=self.device)
 
         def local() -> torch.Tensor:
@@ -355,7 +275,7 @@ class CurvatureOperator(LinearOperator):
                     total += float(value) * size
             return like + total
 
-        return float(self._reduced(local, like, what="loss")) / self.num_samples
+        return float(self._reduced(local, like, what="loss"))
 
     # ---- the graph cache ----------------------------------------------------------
     def _versions(self) -> tuple[int, ...]:
@@ -373,7 +293,7 @@ class CurvatureOperator(LinearOperator):
     def clear_cache(self) -> None:
         """Free the cached graphs and the cached gradient (rebuilt when next needed)."""
         self._cache.clear()
-        self._gbar = None
+        super().clear_cache()
 
     def _start_cache(self, how: bool | str) -> None:
         """Build batch 0's state, measure what it keeps alive, and keep it if the whole
@@ -407,31 +327,22 @@ class CurvatureOperator(LinearOperator):
 
     # ---- products -------------------------------------------------------------------
     def _matmat(self, x: torch.Tensor) -> torch.Tensor:
-        b = x.shape[1]
-        self.num_calls += 1
-        self.num_matvecs += b
-        if b == 0:
-            return x.new_zeros((self.num_params, 0))
-        x = x.detach()
+        return super()._matmat(x.detach())
 
+    def _data_product(self, x: torch.Tensor) -> torch.Tensor:
         def local() -> torch.Tensor:
             with torch.enable_grad():
                 return self._sum_over_batches(x) if self._block_index is None else self._block_product(x)
 
         # With a process group: this rank's share, then one all-reduce for the whole block.
-        y = self._reduced(local, x, x)
-        if self.centered:
-            # M − ḡḡᵀ (restricted to the diagonal blocks when there are blocks).
-            gbar = self.gradient()
-            for idx in self._block_index or [slice(None)]:
-                y[idx] -= gbar[idx, None] * (gbar[idx] @ x[idx])[None, :]
-        if self.reduction == "sum":
-            y = y * self.num_samples
-        if not bool(torch.isfinite(y).all()):
-            raise FloatingPointError(
-                f"{self.kind} product returned NaN or Inf (call {self.num_calls} of this operator) although "
-                "every batch loss was finite"
-            )
+        return self._reduced(local, x, x)
+
+    def _center(self, y: torch.Tensor, x: torch.Tensor, gbar: torch.Tensor) -> torch.Tensor:
+        if self._block_index is None:
+            return super()._center(y, x, gbar)
+        # M − ḡḡᵀ restricted to the diagonal blocks.
+        for idx in self._block_index:
+            y[idx] -= gbar[idx, None] * (gbar[idx] @ x[idx])[None, :]
         return y
 
     def _block_product(self, x: torch.Tensor) -> torch.Tensor:
@@ -451,7 +362,6 @@ class CurvatureOperator(LinearOperator):
         self._refresh()
         vs = self.spec.split_block(x)
         keep = self.cache_graphs
-        total = self.num_samples
         y = None
         for index, inputs, targets, size in self._batches:
             state = self._cache.get(index) if keep else None
@@ -462,18 +372,12 @@ class CurvatureOperator(LinearOperator):
                     self._cache[index] = state
             part = self.spec.join_block(self._kernel.apply(state, vs, keep=keep))
             self.num_vector_passes += x.shape[1]
-            # Mean over samples: batch b weighs n_b / N, never 1 / num_batches.
             if y is None:
-                y = part.mul_(size / total)
+                y = part.mul_(self._batch_weight(size))
             else:
-                y.add_(part, alpha=size / total)
+                y.add_(part, alpha=self._batch_weight(size))
             del state, part
         return y
-
-
-def _layout(tensors: tuple[torch.Tensor, ...]) -> tuple[tuple[torch.dtype, torch.device], ...]:
-    """The dtype and device of each tensor (attributes only, no data is read)."""
-    return tuple((t.dtype, t.device) for t in tensors)
 
 
 def _leaf_tensors(obj: Any) -> list[torch.Tensor]:

@@ -27,7 +27,19 @@ class ParamSpec:
     """The selected parameters and their place in the flat vector.
 
     The flat vector concatenates the selected parameters, each flattened in row-major
-    order, in the order of ``model.named_parameters()`` (tied weights appear once).
+    order, in the order of ``model.named_parameters()`` (tied weights appear once). Built
+    by :func:`make_spec`.
+
+    Attributes
+    ----------
+    names
+        The parameters' names, in flat-vector order.
+    shapes
+        Their shapes.
+    offsets
+        ``len(names) + 1`` boundaries: parameter ``i`` is ``x[offsets[i]:offsets[i + 1]]``.
+    dtype, device
+        What every selected parameter shares (and so the flat vectors).
     """
 
     names: tuple[str, ...]
@@ -73,6 +85,23 @@ def _owner(name: str) -> str:
 
 def select_params(model: nn.Module, params: ParamsArg) -> tuple[list[str], list[torch.Tensor]]:
     """Resolve ``params=`` into parameter names and tensors, in ``named_parameters`` order.
+
+    Parameters
+    ----------
+    model
+        The ``torch.nn.Module``.
+    params
+        ``None`` (every parameter with ``requires_grad``), a parameter or module name, a
+        module, a parameter tensor, a predicate ``(name, parameter) -> bool``, or a list
+        mixing names, modules and tensors (see :data:`ParamsArg`).
+
+    Returns
+    -------
+    names : list[str]
+        The selected parameters' names (tied weights once, under their first name).
+    tensors : list[torch.Tensor]
+        The parameter tensors themselves (not copies), all of one floating-point dtype and
+        one device.
 
     Raises
     ------
@@ -150,7 +179,19 @@ def _resolve_item(
 
 
 def make_spec(names: Sequence[str], tensors: Sequence[torch.Tensor]) -> ParamSpec:
-    """The :class:`ParamSpec` of the selected parameters."""
+    """The :class:`ParamSpec` of the selected parameters: where each lies in the flat vector.
+
+    Parameters
+    ----------
+    names, tensors
+        The selected parameters, as :func:`select_params` returns them (in that order,
+        which becomes the flat-vector order).
+
+    Returns
+    -------
+    ParamSpec
+        Names, shapes, offsets, and the dtype and device of ``tensors[0]``.
+    """
     offsets = [0]
     for p in tensors:
         offsets.append(offsets[-1] + p.numel())

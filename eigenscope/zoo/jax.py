@@ -10,6 +10,10 @@ benchmark workloads W1–W3 of ``BENCHMARKS.md``, for tests and benchmarks.
   linear part over the ids and dense features, and an MLP; BCE with logits.
 
 Weights and data come from a NumPy generator seeded with ``seed``: the same on every run.
+
+>>> from eigenscope.zoo import jax as zoo_jax                 # doctest: +SKIP
+>>> w = zoo_jax.workload("W2", size="tiny")                     # doctest: +SKIP
+>>> H = ejx.hessian(w.loss_fn, w.params, w.batches)             # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import pytest
 import scipy.linalg
 
 import eigenscope as es
-from eigenscope import analysis as ea
+from eigenscope import metrics as em
 
 
 @pytest.fixture(params=["numpy", "torch"])
@@ -35,7 +35,7 @@ def test_principal_angles_of_known_subspaces(to_backend):
     v = np.zeros((5, 2))
     v[0, 0] = 1.0
     v[1, 1], v[2, 1] = math.cos(a), math.sin(a)
-    pa = ea.principal_angles(to_backend(u), to_backend(v))
+    pa = em.principal_angles(to_backend(u), to_backend(v))
     np.testing.assert_allclose(pa.angles, [0.0, a], atol=1e-12)
     np.testing.assert_allclose(pa.cosines, [1.0, math.cos(a)], atol=1e-12)
     np.testing.assert_allclose(pa.degrees, np.degrees([0.0, a]), atol=1e-10)
@@ -43,11 +43,11 @@ def test_principal_angles_of_known_subspaces(to_backend):
 
 
 def test_principal_angles_orthogonal_and_identical(to_backend):
-    pa = ea.principal_angles(to_backend(_e(6, 0, 1)), to_backend(_e(6, 2, 3)))
+    pa = em.principal_angles(to_backend(_e(6, 0, 1)), to_backend(_e(6, 2, 3)))
     np.testing.assert_allclose(pa.angles, [math.pi / 2] * 2, atol=1e-12)
     assert pa.overlap == pytest.approx(0.0, abs=1e-24)
     q = np.linalg.qr(np.random.default_rng(0).standard_normal((20, 4)))[0]
-    pa = ea.principal_angles(to_backend(q), to_backend(q @ np.diag([2.0, -1.0, 3.0, 0.5])))  # same span
+    pa = em.principal_angles(to_backend(q), to_backend(q @ np.diag([2.0, -1.0, 3.0, 0.5])))  # same span
     np.testing.assert_allclose(pa.angles, 0.0, atol=1e-7)
 
 
@@ -56,16 +56,16 @@ def test_principal_angles_tiny_angle_is_accurate(to_backend):
     a = 1e-9
     u = _e(3, 0)
     v = np.array([[math.cos(a)], [math.sin(a)], [0.0]])
-    assert ea.principal_angles(to_backend(u), to_backend(v)).angles[0] == pytest.approx(a, rel=1e-6)
+    assert em.principal_angles(to_backend(u), to_backend(v)).angles[0] == pytest.approx(a, rel=1e-6)
 
 
 def test_principal_angles_match_scipy_for_unequal_dimensions(to_backend):
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((30, 5)), rng.standard_normal((30, 3))
     expected = np.sort(scipy.linalg.subspace_angles(a, b))
-    got = ea.principal_angles(to_backend(a), to_backend(b))
+    got = em.principal_angles(to_backend(a), to_backend(b))
     np.testing.assert_allclose(got.angles, expected, atol=1e-10)
-    np.testing.assert_allclose(ea.principal_angles(to_backend(b), to_backend(a)).angles, expected, atol=1e-10)
+    np.testing.assert_allclose(em.principal_angles(to_backend(b), to_backend(a)).angles, expected, atol=1e-10)
     assert got.cosines.shape == (3,)
 
 
@@ -75,37 +75,37 @@ def test_gradient_fraction_for_a_diagonal_hessian(to_backend):
     g = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     top = es.eigsh(to_backend(h), 2, which="LA", seed=0)
     expected = (2.0**2 + 4.0**2) / np.sum(g**2)
-    assert ea.gradient_fraction(to_backend(g), top.eigenvectors) == pytest.approx(expected)
-    profile = ea.gradient_fraction_profile(to_backend(g), top.eigenvectors)
+    assert em.gradient_fraction(to_backend(g), top.eigenvectors) == pytest.approx(expected)
+    profile = em.gradient_fraction_profile(to_backend(g), top.eigenvectors)
     np.testing.assert_allclose(profile, [4.0 / 55, 20.0 / 55])
 
 
 def test_gradient_fraction_orthonormalizes_first(to_backend):
     g = np.array([3.0, 4.0, 12.0])
     basis = np.array([[1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])  # span(e1, e2), not orthonormal
-    assert ea.gradient_fraction(to_backend(g), to_backend(basis)) == pytest.approx(25.0 / 169.0)
+    assert em.gradient_fraction(to_backend(g), to_backend(basis)) == pytest.approx(25.0 / 169.0)
     # Orthonormal columns may skip the QR and give the same number.
     q = _e(3, 0, 1)
-    assert ea.gradient_fraction(to_backend(g), to_backend(q), assume_orthonormal=True) == pytest.approx(25.0 / 169.0)
-    assert ea.gradient_fraction(to_backend(g), to_backend(g)) == pytest.approx(1.0)
-    assert math.isnan(ea.gradient_fraction(to_backend(np.zeros(3)), to_backend(q)))
+    assert em.gradient_fraction(to_backend(g), to_backend(q), assume_orthonormal=True) == pytest.approx(25.0 / 169.0)
+    assert em.gradient_fraction(to_backend(g), to_backend(g)) == pytest.approx(1.0)
+    assert math.isnan(em.gradient_fraction(to_backend(np.zeros(3)), to_backend(q)))
 
 
 def test_normalized_inner_product(to_backend):
     theta_star = np.array([1.0, 1.0, 1.0])
     theta = np.array([2.0, 1.0, 1.0])
-    assert ea.normalized_inner_product(to_backend([5.0, 0, 0]), to_backend(theta), to_backend(theta_star)) == 1.0
-    assert ea.normalized_inner_product(to_backend([-1.0, 0, 0]), to_backend(theta), to_backend(theta_star)) == -1.0
-    assert ea.normalized_inner_product(to_backend([0.0, 1.0, 0]), to_backend(theta), to_backend(theta_star)) == 0.0
-    val = ea.normalized_inner_product(to_backend([1.0, 1.0, 0]), to_backend(theta), to_backend(theta_star))
+    assert em.normalized_inner_product(to_backend([5.0, 0, 0]), to_backend(theta), to_backend(theta_star)) == 1.0
+    assert em.normalized_inner_product(to_backend([-1.0, 0, 0]), to_backend(theta), to_backend(theta_star)) == -1.0
+    assert em.normalized_inner_product(to_backend([0.0, 1.0, 0]), to_backend(theta), to_backend(theta_star)) == 0.0
+    val = em.normalized_inner_product(to_backend([1.0, 1.0, 0]), to_backend(theta), to_backend(theta_star))
     assert val == pytest.approx(1 / math.sqrt(2))
-    assert math.isnan(ea.normalized_inner_product(to_backend([1.0, 0, 0]), to_backend(theta), to_backend(theta)))
+    assert math.isnan(em.normalized_inner_product(to_backend([1.0, 0, 0]), to_backend(theta), to_backend(theta)))
 
 
 def test_shape_errors(to_backend):
     with pytest.raises(ValueError, match="length"):
-        ea.gradient_fraction(to_backend(np.ones(3)), to_backend(np.ones((4, 1))))
+        em.gradient_fraction(to_backend(np.ones(3)), to_backend(np.ones((4, 1))))
     with pytest.raises(ValueError, match="cannot orthonormalize"):
-        ea.orthonormalize(to_backend(np.ones((2, 3))))
+        em.orthonormalize(to_backend(np.ones((2, 3))))
     with pytest.raises(ValueError, match="shape"):
-        ea.normalized_inner_product(to_backend(np.ones(3)), to_backend(np.ones(4)), to_backend(np.ones(4)))
+        em.normalized_inner_product(to_backend(np.ones(3)), to_backend(np.ones(4)), to_backend(np.ones(4)))
