@@ -1,4 +1,4 @@
-"""Spectral density by stochastic Lanczos quadrature (SLQ)."""
+"""Spectral density by stochastic Lanczos quadrature (SLQ): the public ``spectral_density``."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import numpy as np
 
 from .. import backends
 from ..backends import Array, Seed
-from ..linop import aslinearoperator, deflate
+from ..linop import deflate
 from . import _checks
-from ._eigsh import WHICH_CHOICES, eigsh
-from ._lanczos import REORTH_CHOICES, _check_square_symmetric, clamp_steps, run_recurrence, tridiagonal_eigh
+from ._eigsh import eigsh
+from ._orth import project_out
+from ._pairs import WHICH_CHOICES
+from ._recurrence import REORTH_CHOICES, run_recurrence, tridiagonal_eigh
 
 KERNELS = ("gaussian", "lorentzian")
 
@@ -196,12 +198,15 @@ def spectral_density(
         Number of probe vectors (an integer ≥ 1); more probes reduce the variance of the density.
     seed, probes
         Seed for the probes, or the probes themselves, shape (n, num_probes).
+        When deflating, the outliers' start vectors come from an independent
+        stream spawned off the seed after the probes are drawn.
     distribution
         ``"rademacher"`` or ``"normal"``.
     reorth
         ``"full"`` (basis stored on the device: ``num_probes · m · n`` numbers),
         ``"host"`` (the same in host memory; the device keeps ``O(num_probes · n)``,
-        at the price of moving 2 vectors per probe and step) or ``"local"``
+        at the price of moving 3 vectors per probe and step: the new vector and its
+        product to the host, the product back) or ``"local"``
         (no basis: ``O(num_probes · n)`` memory, but orthogonality is lost over
         many steps, which duplicates converged Ritz values — harmless for
         smooth moments, misleading for counting eigenvalues).
@@ -216,8 +221,7 @@ def spectral_density(
         the products of ``eigsh`` when deflating.
     """
     who = "spectral_density"
-    op = aslinearoperator(A)
-    _check_square_symmetric(op, who)
+    op = _checks.symmetric_operator(A, who)
     n = op.shape[0]
     num_probes = _checks.count(num_probes, "num_probes", who)
     distribution = _checks.choice(distribution, "distribution", ("rademacher", "normal", "gaussian"), who)
@@ -225,23 +229,24 @@ def spectral_density(
     k = _checks.count(deflate_outliers, "deflate_outliers", who, minimum=0, maximum=n - 1)
     if k > 0:
         outlier_which = _checks.choice(outlier_which, "outlier_which", WHICH_CHOICES, who)
-    xp = op.xp
+    rng = backends.random_source(seed, xp=op.xp, device=op.device) if probes is None or k > 0 else None
     if probes is None:
-        rng = backends.random_source(seed, xp=xp, device=op.device)
         probes = rng.probes((n, num_probes), op.dtype, distribution)
     else:
-        op._check_operand(probes, 2, n, f"{who} probes")
+        _checks.probe_block(op, probes, who)
         _checks.finite_probes(op, probes, who)
-    m = clamp_steps(num_steps, n - k, who)
+    m = _checks.clamp_steps(num_steps, n - k, who)
     extra = 0
     outliers = np.zeros(0)
     if k > 0:
-        top = eigsh(op, k, which=outlier_which, seed=seed)
+        # A stream of its own for the outliers' start vectors, spawned after the probes are
+        # drawn: the probes are those of the same seed without deflation, and independent of it.
+        top = eigsh(op, k, which=outlier_which, seed=rng.spawn())
         extra = top.num_matvecs
         outliers = np.sort(top.eigenvalues)
         v = top.eigenvectors
         op = deflate(op, v)
-        probes = probes - v @ (v.T @ probes)
+        probes, _ = project_out(probes, v)
     rec = run_recurrence(op, probes, m, reorth=reorth, who=who)
     p = probes.shape[1]
     width = rec.alpha.shape[1]

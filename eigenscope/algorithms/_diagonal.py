@@ -10,20 +10,17 @@ from .. import backends
 from .._warnings import ConvergenceWarning
 from ..backends import Array, Seed
 from ..linop import LinearOperator
-from ._trace import (
+from . import _checks
+from ._common import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_MAX_MATVECS,
     DEFAULT_NUM_MATVECS,
-    DISTRIBUTIONS,
-    _check_choice,
-    _check_count,
-    _check_probes,
-    _check_tolerance,
-    _Draws,
-    _extend_orthonormal,
-    _Products,
-    _square_operator,
+    Draws,
+    Products,
+    Target,
+    sketch_split,
 )
+from ._orth import extend_orthonormal, project_out
 
 DIAGONAL_METHODS = ("hutchinson", "diag++")
 
@@ -99,7 +96,7 @@ class _RatioAccumulator:
 class _DiagEstimator:
     """Hutchinson on ``(I − QQᵀ)A`` (plain Hutchinson when no sketch), plus the exact ``diag(QQᵀA)``."""
 
-    def __init__(self, prod: _Products, draw: _Draws) -> None:
+    def __init__(self, prod: Products, draw: Draws) -> None:
         self.prod, self.draw = prod, draw
         self.op = prod.op
         self.xp = prod.op.xp
@@ -112,7 +109,7 @@ class _DiagEstimator:
     def sketch(self, k: int) -> None:
         """``Q = orth(AS)`` with k columns and the exact ``diag(QQᵀA) = rowsum(Q ⊙ AᵀQ)`` (2k products)."""
         xp = self.xp
-        q, _, _ = _extend_orthonormal(xp, None, self.prod.matmat(self.draw(k)))
+        q, _, _ = extend_orthonormal(xp, None, self.prod.matmat(self.draw(k)))
         self.exact = xp.sum(q * self.prod.rmatmat(q), axis=1)
         self.prod.check_finite(backends.to_numpy(xp.sum(self.exact)), "diag(QQᵀA)")
         self.q, self.k = q, k
@@ -126,9 +123,7 @@ class _DiagEstimator:
         while done < p:
             b = min(block, p - done)
             z = self.draw(b)
-            az = self.prod.matmat(z)
-            if self.q is not None:
-                az = az - self.q @ (self.q.T @ az)
+            az, _ = project_out(self.prod.matmat(z), self.q)
             self.acc.add(z * az, z * z)
             self.prod.check_finite(backends.to_numpy(xp.sum(self.acc.sv)), "a probe product z ⊙ Az")
             done += b
@@ -229,22 +224,22 @@ def diagonal(
     bounds and an improved algorithm", arXiv:2201.10684, 2022.
     """
     who = "diagonal"
-    method = _check_choice(method, "method", DIAGONAL_METHODS, who)
-    distribution = _check_choice(distribution, "distribution", DISTRIBUTIONS, who)
-    op: LinearOperator = _square_operator(A, who)
+    method = _checks.choice(method, "method", DIAGONAL_METHODS, who)
+    distribution = _checks.choice(distribution, "distribution", backends.DISTRIBUTIONS, who)
+    op: LinearOperator = _checks.square_operator(A, who)
     n = op.shape[1]
     minimum = 3 if method == "diag++" else 1
     hint = " (diag++ splits it into thirds)" if method == "diag++" else ""
-    num_matvecs = _check_count(num_matvecs, "num_matvecs", minimum, who, hint)
-    max_matvecs = _check_count(max_matvecs, "max_matvecs", minimum, who, hint)
-    block_size = _check_count(block_size, "block_size", 1, who)
-    rtol = _check_tolerance(rtol, "rtol", who)
-    atol = _check_tolerance(atol, "atol", who)
+    num_matvecs = _checks.optional_count(num_matvecs, "num_matvecs", who, minimum=minimum, hint=hint)
+    max_matvecs = _checks.optional_count(max_matvecs, "max_matvecs", who, minimum=minimum, hint=hint)
+    block_size = _checks.optional_count(block_size, "block_size", who)
+    rtol = _checks.optional_tolerance(rtol, "rtol", who)
+    atol = _checks.optional_tolerance(atol, "atol", who)
     adaptive = rtol is not None or atol is not None
-    _check_probes(op, probes, adaptive, who)
+    _checks.probe_block(op, probes, who, adaptive=adaptive)
 
-    prod = _Products(op, block_size, who)
-    est = _DiagEstimator(prod, _Draws(op, seed, distribution, probes))
+    prod = Products(op, block_size, who)
+    est = _DiagEstimator(prod, Draws(op, seed, distribution, probes))
     step = block_size or (DEFAULT_BLOCK_SIZE if adaptive else None)
     if adaptive:
         budget = num_matvecs if num_matvecs is not None else minimum * step
@@ -254,7 +249,7 @@ def diagonal(
         budget = num_matvecs or DEFAULT_NUM_MATVECS
 
     if method == "diag++":
-        k, p = _split(budget, probes, who)
+        k, p = sketch_split(budget, probes, who, "diag++")
         est.sketch(min(k, n))
     else:
         p = probes.shape[1] if probes is not None else budget
@@ -264,14 +259,13 @@ def diagonal(
 
     converged = None
     if adaptive:
-        rtol, atol = rtol or 0.0, atol or 0.0
+        target = Target(rtol or 0.0, atol or 0.0)
         cap = max_matvecs if max_matvecs is not None else max(budget, min(DEFAULT_MAX_MATVECS, 2 * n))
         if budget > cap:
             raise ValueError(f"{who}: num_matvecs={budget} exceeds max_matvecs={cap}")
         while True:
             d, se = est.result()
-            err = _rms(se)
-            converged = bool(err <= rtol * _rms(d) + atol)
+            converged = target.reached(_rms(se), _rms(d))
             left = cap - prod.count
             if converged or left <= 0 or est.k >= n:
                 break
@@ -285,22 +279,3 @@ def diagonal(
             stacklevel=2,
         )
     return DiagonalResult(d, se, prod.count, method, converged)
-
-
-def _split(budget: int | None, probes: Array | None, who: str) -> tuple[int, int]:
-    """Sketch size k and residual probes p of a diag++ budget (2k + p products)."""
-    if probes is None:
-        k = budget // 3
-        return k, budget - 2 * k
-    b = probes.shape[1]
-    if budget is None:
-        if b < 2:
-            raise ValueError(f"{who}: diag++ needs at least 2 probes (1 sketch, 1 residual), got {b}")
-        return b // 2, b - b // 2
-    k = budget // 3
-    if b != budget - k:
-        raise ValueError(
-            f"{who}: diag++ with num_matvecs={budget} uses {k} sketch and {budget - 2 * k} residual probes, "
-            f"so probes must have {budget - k} columns, got {b}"
-        )
-    return k, budget - 2 * k

@@ -11,16 +11,14 @@ import numpy as np
 from .. import backends
 from .._warnings import ConvergenceWarning
 from ..backends import Array, Seed
-from ..linop import aslinearoperator
 from . import _checks
-from ._lanczos import _check_square_symmetric, check_symmetric_numerically
 from ._orth import take_columns
+from ._pairs import WHICH_CHOICES, Pairs, ranking
 from ._power import power_pairs
 from ._scaling import NormalizedProducts
-from ._thick_restart import Pairs, ranking, thick_restart
+from ._thick_restart import thick_restart
 from ._verify import Request, verify
 
-WHICH_CHOICES = ("LA", "SA", "LM", "BE")
 METHOD_CHOICES = ("auto", "lanczos", "block", "power")
 
 
@@ -197,8 +195,7 @@ def eigsh(
         extremal eigenvalues, plus the verification; see ``result.num_matvecs``.
     """
     who = "eigsh"
-    op = aslinearoperator(A)
-    _check_square_symmetric(op, who)
+    op = _checks.symmetric_operator(A, who)
     n = op.shape[0]
     which = _checks.choice(which, "which", WHICH_CHOICES, who)
     method = _checks.choice(method, "method", METHOD_CHOICES, who)
@@ -213,7 +210,7 @@ def eigsh(
     rng = backends.random_source(seed, xp=op.xp, device=op.device)
     extra = 0
     if check_symmetric:
-        check_symmetric_numerically(op, rng._state if op.backend != "jax" else None)
+        _checks.symmetric_numerically(op, rng.spawn())  # a stream of its own, on every backend
         extra = 2
     if method == "auto":
         method = "lanczos"

@@ -6,9 +6,9 @@ import numpy as np
 
 from .. import backends
 from ..backends import Array
-from ._orth import column_norms, project_out
+from ._orth import cgs2, column_norms, project_out
+from ._pairs import Pairs, ranking, threshold
 from ._scaling import NormalizedProducts
-from ._thick_restart import Pairs, ranking, threshold
 
 
 def power_pairs(
@@ -47,8 +47,7 @@ def power_pairs(
         v = start[:, :1] if (start is not None and i == 0 and which == "LM") else rng.normal((n, 1), products.dtype)
         x = ax = v
         for _ in range(per_pair):
-            v, _ = project_out(v, found)  # deflation: stay orthogonal to the pairs already found
-            v, _ = project_out(v, found)
+            v, _ = cgs2(v, (found,))  # deflation: stay orthogonal to the pairs already found
             v = v / column_norms(xp, v)[0]
             av = products.matmat(v)
             x, ax = v, av  # the pair measured below: what is kept when the budget ends the loop

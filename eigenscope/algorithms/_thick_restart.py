@@ -13,56 +13,15 @@ its norm is added back (triangle inequality), so the residual claimed stays an u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .. import backends
 from ..backends import Array
-from ._orth import column_norms, fresh_directions, orthonormalize_block, project_out
+from ._orth import breakdown_tolerance, cgs2, column_norms, exhausted_floor, fresh_directions, orthonormalize_block
+from ._pairs import Pairs, ranking, threshold
 from ._scaling import NormalizedProducts
-
-
-@dataclass
-class Pairs:
-    """Ritz pairs of a run, most wanted first (internal)."""
-
-    values: np.ndarray  # (k,)
-    vectors: Array  # (n, k)
-    residuals: np.ndarray  # (k,)
-    converged: np.ndarray  # (k,) bool
-    restarts: int
-    anorm: float  # a lower bound on ‖A‖ (of the normalized operator)
-
-
-def ranking(theta: np.ndarray, which: str) -> np.ndarray:
-    """Indices of ``theta`` from most to least wanted."""
-    if which == "LA":
-        return np.argsort(-theta, kind="stable")
-    if which == "SA":
-        return np.argsort(theta, kind="stable")
-    if which == "LM":
-        return np.argsort(-np.abs(theta), kind="stable")
-    asc = np.argsort(theta, kind="stable")  # BE: alternate ends, the high end first (as ARPACK)
-    order = np.empty_like(asc)
-    order[0::2] = asc[::-1][: (asc.size + 1) // 2]
-    order[1::2] = asc[: asc.size // 2]
-    return order
-
-
-def threshold(theta: np.ndarray, tol: float, eps: float, anorm: float) -> np.ndarray:
-    """The residual bound of the convergence test: ``tol · max(|θ|, ε^{1/3}‖A‖)``.
-
-    Relative to |θ|, floored so that θ ≈ 0 (a null space) can converge: the floor
-    stays above the ~ε‖A‖ a residual can reach in either dtype.
-    """
-    return tol * np.maximum(np.abs(theta), eps ** (1 / 3) * anorm)
-
-
-def breakdown_tolerance(eps: float, anorm: float) -> float:
-    """Below ``4 ε^{3/4} ‖A‖`` a new Krylov direction is rounding noise: the space is invariant."""
-    return 4.0 * eps**0.75 * max(anorm, np.finfo(np.float64).tiny)
 
 
 def thick_restart(
@@ -115,11 +74,9 @@ def thick_restart(
         product_norms = column_norms(xp, w)
         # Columns past nv are zero; with JAX the whole basis is used so shapes stay fixed.
         current = basis if static else basis[:, :nv]
-        w, lc1 = project_out(w, locked)
-        w, coef = project_out(w, current)
-        w, lc2 = project_out(w, locked)
-        w, coef2 = project_out(w, current)
-        parts = [coef + coef2] + ([] if locked is None else [lc1 + lc2]) + [product_norms[None, :]]
+        # Two passes, each off the locked vectors and then the basis (see ``cgs2``).
+        w, (locked_coef, coef) = cgs2(w, (locked, current))
+        parts = [coef] + ([] if locked is None else [locked_coef]) + [product_norms[None, :]]
         both = backends.to_numpy(xp.concat(parts, axis=0)).astype(np.float64)  # one transfer
         if not np.all(np.isfinite(both)):
             raise products.nonfinite()
@@ -199,15 +156,11 @@ def _start_block(
 ) -> Array:
     """The orthonormal first block: ``start`` (or a random draw) projected off ``locked``."""
     z = rng.normal((n, block), dtype) if start is None else start
-    floor = 0.0 if locked is None else float(np.sqrt(backends.finfo_eps(xp, dtype)))
-    q, _, deficient = orthonormalize_block(xp, z, floor * _min_norm(xp, z), (locked,))
+    floor = 0.0 if locked is None else exhausted_floor(xp, z)
+    q, _, deficient = orthonormalize_block(xp, z, floor, (locked,))
     if deficient.any():
         q, _ = _refill(xp, rng, n, dtype, q, deficient, (locked,))
     return q
-
-
-def _min_norm(xp: Any, z: Array) -> float:
-    return float(np.min(backends.to_numpy(column_norms(xp, z))))
 
 
 def _refill(

@@ -37,9 +37,10 @@ from scipy.linalg import eigh_tridiagonal
 
 from .. import backends
 from ..backends import Array
-from ._orth import column_norms, orthonormalize_block, project_out, take_columns
+from ._orth import breakdown_tolerance, cgs2, column_norms, orthonormalize_block, project_out, take_columns
+from ._pairs import Pairs, ranking, threshold
 from ._scaling import NormalizedProducts
-from ._thick_restart import Pairs, breakdown_tolerance, ranking, thick_restart, threshold
+from ._thick_restart import thick_restart
 
 _DELTA = 1e-4  # the start vector's component along a missed eigenvector is ≥ δ/√d but with probability ≈ 0.8 δ
 
@@ -155,8 +156,7 @@ def _scan(
     beta: list[float] = []
     for _ in range(budget_left):
         w = products.matmat(q)
-        w, _ = project_out(w, locked)
-        w, _ = project_out(w, locked)
+        w, _ = cgs2(w, (locked,))
         a = xp.sum(q * w)
         w = w - a * q - beta_prev * q_prev
         corr = xp.sum(q * w)  # one local re-orthogonalization against q_m

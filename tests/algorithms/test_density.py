@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import eigenscope as es
+import eigenscope.backends as eb
 from eigenscope.testing import orthogonal_matrix, symmetric_with_spectrum
 from tests._helpers import asarray
 
@@ -165,3 +166,20 @@ def test_basis_location_and_local_reorth_agree_on_moments():
     np.testing.assert_allclose(host_s.nodes, full.nodes, atol=1e-12)
     for j in range(4):
         assert abs(local.moments(j) - full.moments(j)) < 1e-10
+
+
+def test_deflated_density_is_reproducible_and_keeps_the_seeds_probes(xp):
+    # The outliers' start vectors come from a stream spawned off the seed after the probes are
+    # drawn: same seed, same numbers on every backend (JAX keys included), and the probes are
+    # the ones the same seed gives without deflation.
+    lam = np.concatenate([np.linspace(-1, 1, 38), [5.0, 9.0]])
+    a = asarray(np.diag(lam), xp)
+    s1 = es.spectral_density(a, 8, 2, seed=5, deflate_outliers=2)
+    s2 = es.spectral_density(a, 8, 2, seed=5, deflate_outliers=2)
+    np.testing.assert_array_equal(s1.nodes, s2.nodes)
+    np.testing.assert_array_equal(s1.outliers, s2.outliers)
+    np.testing.assert_allclose(s1.outliers, [5.0, 9.0], rtol=1e-6)
+    probes = eb.random_source(5, xp=xp, device=eb.default_device(xp)).probes((40, 2), xp.float64, "rademacher")
+    explicit = es.spectral_density(a, 8, 2, probes=probes, seed=5, deflate_outliers=2)
+    # Same probes (projected off the same outliers, found from different start vectors).
+    np.testing.assert_allclose(explicit.nodes, s1.nodes, atol=1e-6)

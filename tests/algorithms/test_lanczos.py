@@ -193,3 +193,23 @@ def test_long_runs_stay_orthogonal_without_ghosts(dtype_name):
     assert np.abs(basis.T @ basis - np.eye(r.num_steps)).max() <= 1e3 * eps
     for value in outliers:  # each outlier exactly once among the Ritz values: no ghost copies
         assert np.sum(np.abs(r.ritz_values - value) <= 1e-3 * value) == 1
+
+
+def test_host_basis_runs_the_arithmetic_of_the_device_basis():
+    # Both strategies take the three-term step, then the same Gram–Schmidt (``_orth``) against
+    # the stored basis: on NumPy, where host and device are one, the numbers are identical.
+    lam = np.linspace(-1, 2, 50) ** 3
+    q = orthogonal_matrix(50, 7)
+    a = (q * lam) @ q.T
+    dev = es.lanczos(a, 30, seed=3)
+    host_r = es.lanczos(a, 30, seed=3, reorth="host")
+    np.testing.assert_array_equal(host_r.alpha, dev.alpha)
+    np.testing.assert_array_equal(host_r.beta, dev.beta)
+    np.testing.assert_array_equal(host_r.basis, dev.basis)
+
+
+def test_check_symmetric_leaves_the_start_vector_alone(xp):
+    a = asarray(np.diag(np.arange(1.0, 21.0)), xp)
+    plain, checked = es.lanczos(a, 6, seed=11), es.lanczos(a, 6, seed=11, check_symmetric=True)
+    np.testing.assert_array_equal(checked.alpha, plain.alpha)
+    assert checked.num_matvecs == plain.num_matvecs + 2
