@@ -16,7 +16,7 @@ from ._data import Batches
 from ._distributed import ProcessGroupArg, data_parallel
 from ._docs import PARAMETERS, RAISES, RETURNS
 from ._ggn import GGNFwdRev, GGNRevRev, OutputHessian
-from ._gradcov import BatchGradient, SampleFwdRev, SampleRevRev
+from ._gradient_covariance import BatchGradient, SampleFwdRev, SampleRevRev
 from ._hessian import HessianFwdRev, HessianRevRev
 from ._kernel import Kernel
 from ._losses import KINDS as LOSS_KINDS
