@@ -305,3 +305,50 @@ def test_default_analyze_runs_in_budget(tmp_path, capsys, monkeypatch):
     assert results["analysis"]["bottom"]["eigenvalues"][0] < 0 < top["eigenvalues"][-1]
     assert results["heldout"]["accuracy"] > 0.9
     assert len(results["figures"]) == 7
+
+
+HF_FACTORY = """
+import torch
+import transformers
+
+
+def model():
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=32, n_positions=16, n_embd=16, n_layer=1, n_head=2, bos_token_id=0, eos_token_id=0
+    )
+    return transformers.GPT2LMHeadModel(config).eval()  # eval: no dropout
+
+
+def data():
+    gen = torch.Generator().manual_seed(1)
+    batches = []
+    for n in (4, 3):
+        ids = torch.randint(0, 32, (n, 8), generator=gen)
+        mask = torch.ones_like(ids)
+        mask[0, 6:] = 0  # padding
+        batches.append({"input_ids": ids, "attention_mask": mask, "labels": ids})
+    return batches
+"""
+
+
+def test_hugging_face_model_from_a_file_factory(tmp_path, capsys):
+    """A GPT-2 built from a config, batches as a Trainer has them, the "causal_lm" loss: the
+    whole job runs (curvature, density, trace, landscape)."""
+    pytest.importorskip("transformers")
+    factory = tmp_path / "hf_factory.py"
+    factory.write_text(HF_FACTORY)
+    out = tmp_path / "out"
+    args = [
+        "analyze", "--model", f"{factory}:model", "--data", f"{factory}:data", "--loss", "causal_lm",
+        "--out", str(out), *FAST, "--no-plots",
+    ]  # fmt: skip
+    status, stdout, stderr = _run(args, capsys)
+    assert status == 0, stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["model"]["class"] == "GPT2LMHeadModel"
+    # The samples of "causal_lm" are the predicted tokens: 7 per sequence, less 2 of padding per batch.
+    assert results["data"]["num_samples"] == (4 * 7 - 2) + (3 * 7 - 2) and results["data"]["num_batches"] == 2
+    assert results["settings"]["num_classes"] is None  # a vocabulary is no class count
+    assert len(results["analysis"]["top"]["eigenvalues"]) == 3
+    assert "GPT2LMHeadModel" in stdout

@@ -1,5 +1,5 @@
-"""What every adapter knows of its ``data``, a re-iterable of ``(inputs, targets)`` batches:
-the checks it makes and the samples per batch."""
+"""What every adapter knows of its ``data``, a re-iterable of batches: the checks it makes
+and the samples per batch (how one batch is split is :mod:`eigenscope.adapters._batches`)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ def check_reiterable(data: Any, *, arrays: tuple[type, ...], accepted: str, inst
         )
     if isinstance(data, Iterator):
         raise TypeError(
-            f"data is a one-shot iterator ({type(data).__name__}); every product makes a full pass over "
-            f"the data, so pass {instead} instead (e.g. data=list(batches))"
+            f"data is a one-shot iterator ({type(data).__name__}): once read it is empty, so an operator could "
+            "not read it again (stream=True reads the data at every product, a constructor given a used-up "
+            f"iterator would see no batch); pass {instead} instead (e.g. data=list(batches))"
         )
 
 

@@ -14,6 +14,7 @@ from ._loading import (
     one_line,
     read_checkpoint_file,
     resolve_loss,
+    split,
     to_device,
 )
 
@@ -150,7 +151,6 @@ def _device(name: str) -> Any:
 
 
 def num_samples(batches: list[Any]) -> int:
-    """The number of samples in ``(inputs, targets)`` batches (as the torch adapters count them)."""
-    from ..adapters.torch import batch_size
-
-    return sum(batch_size(targets, i) for i, (_, targets) in enumerate(batches))
+    """The number of samples in the batches (``(inputs, targets)`` pairs or mappings with
+    the targets inside, as the torch adapters count them by default)."""
+    return sum(split(batch, i)[2] for i, batch in enumerate(batches))

@@ -12,7 +12,7 @@ import importlib.util
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 
@@ -178,39 +178,60 @@ def load_data(spec: str, flag: str) -> list[Any]:
     if not batches:
         raise JobError(f"{flag}: {spec}() yielded no batches")
     for i, batch in enumerate(batches):
-        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-            raise JobError(f"{flag}: batch {i} of {spec}() is not an (inputs, targets) pair")
+        if not isinstance(batch, Mapping) and (not isinstance(batch, (tuple, list)) or len(batch) != 2):
+            raise JobError(
+                f"{flag}: batch {i} of {spec}() is not an (inputs, targets) pair, nor a mapping with the "
+                "targets under 'labels' (the Hugging Face convention)"
+            )
     return batches
 
 
 def resolve_loss(spec: str) -> Any:
-    """``cross_entropy``/``mse``/``bce`` or ``module:function``."""
+    """``cross_entropy``/``mse``/``bce``/``causal_lm`` or ``module:function``."""
     if ":" in spec:
         fn = resolve_object(spec, "--loss")
         if not callable(fn):
             raise JobError(f"--loss: {spec} is not callable")
         return fn
-    names = {"cross_entropy", "ce", "mse", "bce"}
+    names = {"cross_entropy", "ce", "mse", "bce", "causal_lm"}
     if spec not in names:
-        raise JobError(f"--loss must be cross_entropy, mse, bce or module:function, got {spec!r}")
+        raise JobError(f"--loss must be cross_entropy, mse, bce, causal_lm or module:function, got {spec!r}")
     return {"ce": "cross_entropy"}.get(spec, spec)
 
 
+def split(batch: Any, index: int) -> tuple[Any, Any, int]:
+    """``(inputs, targets, size)`` of a batch as the torch adapters read it by default (an
+    ``(inputs, targets)`` pair, or a mapping with the targets under ``"labels"``)."""
+    import torch
+
+    from ..adapters import BatchFormat, split_batch
+
+    return tuple(split_batch(batch, index, BatchFormat(), is_array=lambda x: isinstance(x, torch.Tensor)))
+
+
 def num_classes(model: Any, batches: list[Any]) -> int | None:
-    """The number of classes: dim 1 of the outputs on the first batch, when its targets are integer labels."""
+    """The number of classes when the targets of the first batch are integer labels: dim 1
+    of the outputs (of their logits for a ``ModelOutput`` or mapping); ``None`` for a
+    language model's ``(batch, length, vocabulary)`` logits with ``(batch, length)`` labels
+    (a vocabulary is no class count whose outliers are worth computing)."""
     import torch
 
     from ..adapters.torch import call_model
 
-    inputs, targets = batches[0]
+    inputs, targets, _ = split(batches[0], 0)
     if not isinstance(targets, torch.Tensor) or targets.is_floating_point():
         return None
     with torch.no_grad():
         state = {**dict(model.named_parameters()), **{k: b.clone() for k, b in model.named_buffers()}}
         outputs = call_model(model, state, to_device(inputs, next(model.parameters()).device))
-    if isinstance(outputs, torch.Tensor) and outputs.ndim >= 2:
-        return int(outputs.shape[1])
-    return None
+    if isinstance(outputs, Mapping) or hasattr(outputs, "logits"):
+        outputs = outputs["logits"] if isinstance(outputs, Mapping) and "logits" in outputs else outputs
+        outputs = getattr(outputs, "logits", outputs)
+    if not isinstance(outputs, torch.Tensor) or outputs.ndim < 2:
+        return None
+    if outputs.ndim == 3 and tuple(targets.shape) == tuple(outputs.shape[:2]):
+        return None  # next-token logits
+    return int(outputs.shape[1])
 
 
 def to_device(obj: Any, device: Any) -> Any:

@@ -15,6 +15,12 @@ matrix's name: :func:`hessian`, :func:`ggn`, :func:`gradient_covariance` (``per=
 or ``per="batch"``); :func:`empirical_fisher` is :func:`gradient_covariance` with
 ``per="sample"``, and :func:`layerwise` takes the name as ``kind=``.
 
+Models and batches come as users have them: ``(inputs, targets)`` pairs or mappings with
+the targets inside (Hugging Face ``labels``; ``targets=``), any calling convention through
+``forward=(model, inputs) -> outputs``, outputs reduced to their logits for a named or torch
+loss (``output=`` chooses), ``loss_fn=None`` for the model's own loss, ``"causal_lm"`` for a
+language model, ``dropout="off"`` (see ``docs/models.md``).
+
 Under ``torch.distributed`` (``torchrun``) each rank passes its shard of the data and every
 product is summed over the ranks (``process_group=``; see ``docs/distributed.md``).
 

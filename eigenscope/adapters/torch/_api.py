@@ -10,9 +10,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from .._batches import ForwardArg, TargetsArg
 from .._kinds import KindName, curvature_kind, one_per_kind
 from .._options import document
-from ._data import Batches
 from ._distributed import ProcessGroupArg, data_parallel
 from ._docs import PARAMETERS, RAISES, RETURNS
 from ._ggn import GGNFwdRev, GGNRevRev, OutputHessian
@@ -20,17 +20,18 @@ from ._gradient_covariance import BatchGradient, SampleFwdRev, SampleRevRev
 from ._hessian import HessianFwdRev, HessianRevRev
 from ._kernel import Kernel
 from ._losses import KINDS as LOSS_KINDS
-from ._losses import LossFn, check_kind_matches, loss_kind
+from ._losses import LossFn, check_kind_matches, loss_kind, resolve_loss
 from ._losses import per_sample_loss as _per_sample_fn
 from ._operator import CurvatureOperator
-from ._options import BlocksArg, Mode
+from ._options import BlocksArg, Mode, TorchOptions
+from ._outputs import OutputArg
 from ._params import ParamsArg, group_by_module, select_params
-from ._setup import Setup, construct
+from ._setup import Setup, construct, make_batches
 
 
 def hessian(
     model: nn.Module,
-    loss_fn: LossFn | str,
+    loss_fn: LossFn | str | None,
     data: Iterable[Any],
     *,
     params: ParamsArg = None,
@@ -43,6 +44,10 @@ def hessian(
     reduction: Literal["mean", "sum"] = "mean",
     allow_stochastic: bool = False,
     process_group: ProcessGroupArg = "auto",
+    targets: TargetsArg = "labels",
+    forward: ForwardArg = None,
+    output: OutputArg = None,
+    dropout: Literal["on", "off"] = "on",
 ) -> CurvatureOperator:
     """The Hessian of the mean loss over all the data, ``H = Σ_b (n_b/N) ∇²L_b(θ)``.
 
@@ -64,11 +69,11 @@ def hessian(
 
 def ggn(
     model: nn.Module,
-    loss_fn: LossFn | str,
+    loss_fn: LossFn | str | None,
     data: Iterable[Any],
     *,
     params: ParamsArg = None,
-    loss_hessian: Literal["auto", "cross_entropy", "mse", "bce", "autodiff"] = "auto",
+    loss_hessian: Literal["auto", "cross_entropy", "mse", "bce", "causal_lm", "autodiff"] = "auto",
     mode: Mode = "auto",
     vectorize: bool | Literal["auto"] = "auto",
     cache_graphs: bool | Literal["auto"] = False,
@@ -78,6 +83,10 @@ def ggn(
     reduction: Literal["mean", "sum"] = "mean",
     allow_stochastic: bool = False,
     process_group: ProcessGroupArg = "auto",
+    targets: TargetsArg = "labels",
+    forward: ForwardArg = None,
+    output: OutputArg = None,
+    dropout: Literal["on", "off"] = "on",
 ) -> CurvatureOperator:
     """The generalised Gauss-Newton matrix ``G = Σ_b (n_b/N) J_bᵀ H_ℓ,b J_b``.
 
@@ -87,10 +96,13 @@ def ggn(
 
     ``loss_hessian`` chooses ``H_ℓ``: ``"auto"`` uses a closed form when ``loss_fn`` is torch's
     cross-entropy (``diag(p) − ppᵀ`` per sample, divided by the batch size), MSE
-    (``2I/numel``) or BCE with logits (``diag(σ(1−σ))/numel``) with default options, and
+    (``2I/numel``), BCE with logits (``diag(σ(1−σ))/numel``) with default options or
+    ``"causal_lm"`` (``diag(p) − ppᵀ`` per predicted token, divided by their number), and
     differentiates ``loss_fn`` twice with respect to the outputs otherwise (``"autodiff"``).
     Naming a closed form asserts that ``loss_fn`` computes that loss (checked on batch 0).
-    The model must return one tensor.
+    The outputs the loss takes must be one tensor (the logits of a ``ModelOutput`` are
+    picked for a named loss; see ``output``); ``loss_fn=None`` (the model's own loss) is
+    refused: ``H_ℓ`` needs the loss as a function of the outputs.
 
     Cost per product with a block of ``k`` vectors, per batch: ``"rev-rev"``: one forward
     pass and one backward pass (``Jᵀu`` with ``create_graph``), then per vector a pass
@@ -100,19 +112,23 @@ def ggn(
     """
 
     def kernel(setup: Setup) -> tuple[Kernel, dict[str, Any]]:
+        loss = setup.require_loss("the GGN")
         if loss_hessian == "auto":
-            closed = loss_kind(setup.loss_fn)
+            closed = loss_kind(loss)
         elif loss_hessian == "autodiff":
             closed = None
         elif loss_hessian in LOSS_KINDS:
             closed = loss_hessian
-            check_kind_matches(closed, setup.loss_fn, setup.outputs, setup.batches.first()[1])
+            check_kind_matches(closed, loss, setup.outputs, setup.batches.first()[1])
         else:
             raise ValueError(f"loss_hessian must be 'auto', 'autodiff' or one of {LOSS_KINDS}, got {loss_hessian!r}")
         if not isinstance(setup.outputs, torch.Tensor):
-            raise TypeError(f"the GGN needs the model to return one tensor, got {type(setup.outputs).__name__}")
-        ignore_index = int(getattr(setup.loss_fn, "ignore_index", -100))
-        out_hessian = OutputHessian(setup.loss_fn, closed, ignore_index=ignore_index)
+            raise TypeError(
+                f"the GGN needs the outputs the loss takes as one tensor, got {type(setup.outputs).__name__}; "
+                "choose it with output='logits' (a key or attribute), output=index or output=(outputs -> tensor)"
+            )
+        ignore_index = int(getattr(loss, "ignore_index", -100))
+        out_hessian = OutputHessian(loss, closed, ignore_index=ignore_index)
         cls = GGNRevRev if setup.mode == "rev-rev" else GGNFwdRev
         return cls(setup.fmodel, out_hessian, vectorize=setup.vectorize), {"loss_hessian": closed or "autodiff"}
 
@@ -121,7 +137,7 @@ def ggn(
 
 def gradient_covariance(
     model: nn.Module,
-    loss_fn: LossFn | str,
+    loss_fn: LossFn | str | None,
     data: Iterable[Any],
     *,
     params: ParamsArg = None,
@@ -137,6 +153,10 @@ def gradient_covariance(
     reduction: Literal["mean", "sum"] = "mean",
     allow_stochastic: bool = False,
     process_group: ProcessGroupArg = "auto",
+    targets: TargetsArg = "labels",
+    forward: ForwardArg = None,
+    output: OutputArg = None,
+    dropout: Literal["on", "off"] = "on",
 ) -> CurvatureOperator:
     """The second moment of per-sample or per-batch gradients, optionally centred.
 
@@ -154,8 +174,10 @@ def gradient_covariance(
     reduction="none")`` when ``loss_fn`` has a ``reduction`` parameter; else
     ``torch.func.vmap`` of ``loss_fn`` over one-sample slices. Extra dimensions of an
     unreduced loss are averaged per sample; batch 0 checks that the mean of the per-sample
-    losses equals ``loss_fn``. With BatchNorm in train mode a sample's loss depends on the
-    whole batch, and ``gᵢ`` is the gradient of that loss.
+    losses equals ``loss_fn``. For ``"causal_lm"`` the samples are the predicted tokens
+    (per-token gradients, batches weighted by their token counts); ``loss_fn=None`` (the
+    model's own loss) needs ``per="batch"`` or ``per_sample_loss``. With BatchNorm in train
+    mode a sample's loss depends on the whole batch, and ``gᵢ`` is the gradient of that loss.
 
     Cost per product with a block of ``k`` vectors, per batch: ``per="sample"``, rev-rev: one
     forward and one backward pass, then two passes per vector; fwd-rev: a forward and a
@@ -166,6 +188,8 @@ def gradient_covariance(
     def kernel(setup: Setup) -> tuple[Kernel, dict[str, Any]]:
         if per == "batch":
             return BatchGradient(setup.fmodel), {}
+        if per_sample_loss is None:
+            setup.require_loss("per-sample gradients (per='sample')")
         fn, source = _per_sample_fn(setup.loss_fn, per_sample_loss)
         setup.check_per_sample(fn, source)
         cls = SampleRevRev if setup.mode == "rev-rev" else SampleFwdRev
@@ -175,7 +199,7 @@ def gradient_covariance(
 
 
 def empirical_fisher(
-    model: nn.Module, loss_fn: LossFn | str, data: Iterable[Any], *, params: ParamsArg = None, **kwargs: Any
+    model: nn.Module, loss_fn: LossFn | str | None, data: Iterable[Any], *, params: ParamsArg = None, **kwargs: Any
 ) -> CurvatureOperator:
     """The empirical Fisher ``F = (1/N) Σ_i ∇ℓᵢ ∇ℓᵢᵀ``: :func:`gradient_covariance` with
     ``per="sample"`` and ``centered=False`` (other keywords are passed on)."""
@@ -194,7 +218,7 @@ _KINDS = one_per_kind(
 
 def layerwise(
     model: nn.Module,
-    loss_fn: LossFn | str,
+    loss_fn: LossFn | str | None,
     data: Iterable[Any],
     *,
     kind: KindName = "hessian",
@@ -214,7 +238,9 @@ def layerwise(
     constructor = _KINDS[curvature_kind(kind, what="kind").name]
     try:
         names, tensors = select_params(model, params)
-        batches = Batches(data, device=tensors[0].device, dtype=tensors[0].dtype, stream=stream)
+        options = TorchOptions.from_arguments({**kwargs, "stream": stream})
+        resolved = None if loss_fn is None else resolve_loss(loss_fn)
+        batches = make_batches(data, resolved, options, tensors[0].device, tensors[0].dtype)
     except Exception as exc:
         # The other ranks are about to agree on their first operator: join them with the error.
         data_parallel(partial(_reraise, exc), kwargs.get("process_group", "auto"))

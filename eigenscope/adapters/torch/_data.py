@@ -1,24 +1,26 @@
-"""Batches of ``(inputs, targets)``: validation, one-time transfer to the device, sizes."""
+"""Batches as users have them (:mod:`eigenscope.adapters._batches`): validation, one-time
+transfer to the device, sizes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
 
-from .._data import SizedBatches, check_nonempty, check_pair, check_reiterable, check_size
+from .._batches import BatchFormat, split_batch
+from .._data import SizedBatches, check_nonempty, check_reiterable, check_size
 
 
 def move(obj: Any, device: torch.device, dtype: torch.dtype) -> Any:
-    """Move every tensor of a (nested) tuple/list/dict to ``device``; floating-point
-    tensors are also cast to ``dtype`` (the parameters' dtype), integer ones (ids,
-    class labels) keep theirs."""
+    """Move every tensor of a (nested) tuple/list/mapping to ``device`` (mappings become
+    dicts); floating-point tensors are also cast to ``dtype`` (the parameters' dtype),
+    integer ones (ids, class labels) keep theirs."""
     if isinstance(obj, torch.Tensor):
         if obj.is_floating_point():
             return obj.to(device=device, dtype=dtype, non_blocking=True)
         return obj.to(device=device, non_blocking=True)
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):  # a dict, or a Hugging Face BatchEncoding (a UserDict)
         return {k: move(v, device, dtype) for k, v in obj.items()}
     if isinstance(obj, (tuple, list)):
         return type(obj)(move(v, device, dtype) for v in obj)
@@ -66,8 +68,12 @@ def batch_size(targets: Any, index: int) -> int:
     return check_size(int(t.shape[0]), index)
 
 
+def _is_tensor(x: Any) -> bool:
+    return isinstance(x, torch.Tensor)
+
+
 class Batches(SizedBatches):
-    """The data of an operator: a re-iterable sequence of ``(inputs, targets)`` batches.
+    """The data of an operator: a re-iterable sequence of batches as users have them.
 
     By default the batches are moved to the parameters' device (and floating-point
     tensors cast to their dtype) once, here, and reused by every product. With
@@ -78,7 +84,8 @@ class Batches(SizedBatches):
     ----------
     data
         A list/tuple of batches, a ``torch.utils.data.DataLoader`` or any re-iterable
-        object whose iterator yields ``(inputs, targets)``. One-shot iterators
+        object whose iterator yields ``(inputs, targets)`` pairs or mappings with the
+        targets inside (see ``format``). One-shot iterators
         (generators, ``iter(...)``) are refused: every product needs a full pass. With
         ``stream=True`` batch 0 is read again here, from a second pass, which refuses
         one-shot iterables that are not iterators themselves (a class whose ``__iter__``
@@ -88,6 +95,18 @@ class Batches(SizedBatches):
         floating-point ones cast to ``dtype`` (integer ones, such as labels, keep theirs).
     stream
         Move one batch at a time at every pass instead of all of them once, here.
+    batch_format
+        Where the targets are and how the model is called
+        (:class:`eigenscope.adapters._batches.BatchFormat`; by default ``(inputs, targets)``
+        pairs, or mappings with the targets under ``"labels"``).
+    need_targets
+        ``False`` when the loss is the model's own (a batch may then carry no targets).
+    count
+        ``(inputs, targets) -> n_b``, the batch's weight when it is not the leading
+        dimension of the targets (the predicted tokens of ``"causal_lm"``).
+    prepare
+        ``(inputs, targets) -> targets`` applied once per batch on the device (the padding
+        mask of ``"causal_lm"``).
 
     Iterating yields ``(index, inputs, targets, size)`` with the tensors on ``device``;
     ``batch_sizes``, ``num_samples`` and ``num_batches`` describe the data and
@@ -102,7 +121,18 @@ class Batches(SizedBatches):
         or ``stream=True`` with a shuffling ``DataLoader``.
     """
 
-    def __init__(self, data: Iterable[Any], *, device: torch.device, dtype: torch.dtype, stream: bool = False) -> None:
+    def __init__(
+        self,
+        data: Iterable[Any],
+        *,
+        device: torch.device,
+        dtype: torch.dtype,
+        stream: bool = False,
+        batch_format: BatchFormat | None = None,
+        need_targets: bool = True,
+        count: Callable[[Any, Any], int] | None = None,
+        prepare: Callable[[Any, Any], Any] | None = None,
+    ) -> None:
         if isinstance(data, Batches):
             raise TypeError("internal: wrap Batches only once")
         check_reiterable(
@@ -113,14 +143,18 @@ class Batches(SizedBatches):
         self.device = device
         self.dtype = dtype
         self.stream = stream
+        self.format = BatchFormat() if batch_format is None else batch_format
+        self._need_targets = need_targets
+        self._count = count
+        self._prepare = prepare
         self._data = data
         sizes: list[int] = []
         stored: list[tuple[Any, Any]] = []
         for index, batch in enumerate(data):
-            inputs, targets = check_pair(batch, index)
-            sizes.append(batch_size(targets, index))
+            inputs, targets, size = self._split(batch, index)
+            sizes.append(size)
             if not stream:
-                stored.append((move(inputs, device, dtype), move(targets, device, dtype)))
+                stored.append(self._moved(inputs, targets))
         check_nonempty(sizes)
         self.batch_sizes: tuple[int, ...] = tuple(sizes)
         self._stored = stored
@@ -131,14 +165,26 @@ class Batches(SizedBatches):
         """The first batch, on the device."""
         return self._first
 
+    def _split(self, batch: Any, index: int) -> tuple[Any, Any, int]:
+        inputs, targets, size = split_batch(
+            batch, index, self.format, is_array=_is_tensor, need_targets=self._need_targets, count=self._count
+        )
+        return inputs, targets, check_size(size, index)
+
+    def _moved(self, inputs: Any, targets: Any) -> tuple[Any, Any]:
+        inputs, targets = move(inputs, self.device, self.dtype), move(targets, self.device, self.dtype)
+        if self._prepare is not None:
+            targets = self._prepare(inputs, targets)
+        return inputs, targets
+
     def _read_first(self) -> tuple[Any, Any]:
         """Batch 0 from a fresh pass over the data, on the device (the first batch of the
         second pass when streaming: a one-shot iterable yields none)."""
         batch = next(iter(self._data), _EXHAUSTED)
         if batch is _EXHAUSTED:
             raise TypeError(_one_shot_message(self._data, self.num_batches))
-        inputs, targets = check_pair(batch, 0)
-        return move(inputs, self.device, self.dtype), move(targets, self.device, self.dtype)
+        inputs, targets, _ = self._split(batch, 0)
+        return self._moved(inputs, targets)
 
     def __iter__(self) -> Iterator[tuple[int, Any, Any, int]]:
         """Yield ``(index, inputs, targets, size)`` with tensors on the device."""
@@ -148,14 +194,13 @@ class Batches(SizedBatches):
             return
         count = 0
         for index, batch in enumerate(self._data):
-            inputs, targets = check_pair(batch, index)
-            size = batch_size(targets, index)
+            inputs, targets, size = self._split(batch, index)
             if index >= self.num_batches or size != self.batch_sizes[index]:
                 raise RuntimeError(
                     f"the data changed since the operator was built: batch {index} has {size} samples, "
                     f"expected {self.batch_sizes[index] if index < self.num_batches else 'no such batch'}"
                 )
-            yield index, move(inputs, self.device, self.dtype), move(targets, self.device, self.dtype), size
+            yield index, *self._moved(inputs, targets), size
             count += 1
         if count == 0:
             raise TypeError(_one_shot_message(self._data, self.num_batches))

@@ -9,17 +9,52 @@ PARAMETERS = {
         """,
     "loss_fn": """
         ``loss_fn(outputs, targets)`` -> the *mean* loss of a batch (a 0-d tensor), such as
-        ``torch.nn.functional.cross_entropy``; or the name ``"cross_entropy"``, ``"mse"``
-        or ``"bce"`` (BCE with logits). A summed loss (``reduction="sum"``) is refused: it
+        ``torch.nn.functional.cross_entropy``; the name ``"cross_entropy"``, ``"mse"``,
+        ``"bce"`` (BCE with logits) or ``"causal_lm"`` (next-token cross-entropy of a causal
+        language model: logits ``(n, T, V)`` and labels ``(n, T)`` shifted by one, labels
+        ``-100`` and padding (``attention_mask == 0``) not predicted, the *mean over the
+        predicted tokens*; a batch then weighs its number of predicted tokens, so the
+        operator is the matrix of the mean over every predicted token of the data, and the
+        per-sample gradients of ``gradient_covariance`` are per-token gradients); or
+        ``None``: the model's own loss (``outputs.loss``, a Hugging Face model given its
+        ``labels``), each batch weighted by its number of samples. A named or torch loss
+        gets the model's logits (see ``output``). A summed loss (``reduction="sum"``) is refused: it
         is checked on batch 0 by comparing the loss with its values on the two halves of the
         batch (two loss evaluations, no forward pass); ``reduction="sum"`` below gives the
         matrix of the summed loss.
         """,
     "data": """
-        A re-iterable of ``(inputs, targets)`` batches: a list or a ``DataLoader``.
-        ``inputs`` is passed as ``model(x)`` for a tensor, ``model(*x)`` for a tuple and
-        ``model(**x)`` for a dict; the leading dimension of ``targets`` is the batch size.
-        Generators and other one-shot iterators are refused.
+        A re-iterable of batches (a list or a ``DataLoader``): ``(inputs, targets)`` pairs,
+        or mappings with the targets inside (the Hugging Face convention: ``input_ids``,
+        ``attention_mask``, ``labels``; see ``targets``). ``inputs`` is passed as
+        ``model(x)`` for a tensor, ``model(*x)`` for a tuple and ``model(**x)`` for a mapping
+        (with ``use_cache=False`` when the model's ``forward`` takes it), or as ``forward``
+        says. The batch size (its weight) is the leading dimension of the targets, else of
+        the first tensor of the inputs. Generators and other one-shot iterators are refused.
+        """,
+    "targets": """
+        Where mapping batches hold their targets: a key (``"labels"``, the default; the
+        other entries are the inputs, and the model's own loss keeps it among them), or a
+        callable ``batch -> targets`` (the whole batch is then the inputs).
+        """,
+    "forward": """
+        ``forward(model, inputs) -> outputs``, for any other calling convention: a model
+        taking one dict (``lambda model, x: model(x)``), extra keyword arguments. ``None``:
+        the default call described under ``data``.
+        """,
+    "output": """
+        What the loss takes of the model's outputs (and what the GGN's ``J`` and ``H_ℓ`` are
+        of): ``None`` picks the logits of a ``ModelOutput``/mapping (``"logits"``) or tuple
+        (its first tensor of at least one dimension) for a named or torch loss, and for
+        another callable when it fails on the raw outputs; a key or attribute name, a tuple
+        position, or a callable ``outputs -> tensor``.
+        """,
+    "dropout": """
+        ``"on"``: the model as it is (active dropout is refused, see ``allow_stochastic``);
+        ``"off"``: every dropout module (and ``nn.MultiheadAttention``'s dropout) has
+        probability 0 during the products, so dropout is the identity while BatchNorm and
+        everything else run in the mode the user chose; the probabilities are restored
+        after every call.
         """,
     "params": """
         The parameters to differentiate: ``None`` (all with ``requires_grad``), names of

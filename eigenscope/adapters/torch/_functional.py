@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -11,10 +12,40 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from ._state import call_buffers
+from ._losses import loss_kind
+from ._outputs import logits, own_loss
+from ._state import call_buffers, dropout_settings, without_dropout
 
 
-def call_model(model: nn.Module, state: dict[str, Any], inputs: Any) -> Any:
+def _takes_use_cache(model: nn.Module) -> bool:
+    """Whether ``model.forward`` has a ``use_cache`` parameter (Hugging Face models)."""
+    try:
+        return "use_cache" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class _Forward(nn.Module):
+    """``forward(model, inputs)`` as a module, so that ``functional_call`` can replace the
+    parameters of ``model`` (registered as ``m``) under a user's calling convention."""
+
+    def __init__(self, model: nn.Module, forward: Callable[[nn.Module, Any], Any]) -> None:
+        super().__init__()
+        self.m = model
+        self.fn = forward
+
+    def forward(self, inputs: Any) -> Any:
+        return self.fn(self.m, inputs)
+
+
+def call_model(
+    model: nn.Module,
+    state: dict[str, Any],
+    inputs: Any,
+    *,
+    forward: Callable[[nn.Module, Any], Any] | None = None,
+    use_cache: bool | None = None,
+) -> Any:
     """``model(inputs)`` with ``state`` replacing its parameters and buffers.
 
     Parameters
@@ -27,7 +58,14 @@ def call_model(model: nn.Module, state: dict[str, Any], inputs: Any) -> Any:
         (``torch.func.functional_call`` with ``strict=False``).
     inputs
         Passed as ``model(x)`` for a tensor, ``model(*x)`` for a tuple or list and
-        ``model(**x)`` for a dict.
+        ``model(**x)`` for a mapping; with ``forward``, as ``forward(model, x)``.
+    forward
+        ``forward(model, inputs) -> outputs``, any other calling convention (a model taking
+        one dict, extra keyword arguments).
+    use_cache
+        ``False`` passes ``use_cache=False`` (unless the inputs set it) to a model whose
+        ``forward`` takes it: no key-value cache, whose objects ``torch.func`` transforms
+        cannot carry. ``None``: whenever the model takes it. Not used with ``forward``.
 
     Returns
     -------
@@ -37,19 +75,28 @@ def call_model(model: nn.Module, state: dict[str, Any], inputs: Any) -> Any:
     Attention runs unfused: with the "math" kernel of ``scaled_dot_product_attention`` and
     without the fused fast path of ``nn.MultiheadAttention``/``nn.TransformerEncoderLayer``
     in eval mode. The fused kernels have no second derivative and no forward-mode rule,
-    which the curvature products need.
+    which the curvature products need. Cost: one forward pass.
     """
-    if isinstance(inputs, dict):
-        args, kwargs = (), inputs
-    elif isinstance(inputs, (tuple, list)):
-        args, kwargs = tuple(inputs), None
+    if forward is not None:
+        module: nn.Module = _Forward(model, forward)
+        state = {f"m.{k}": v for k, v in state.items()}
+        args: tuple[Any, ...] = (inputs,)
+        kwargs: dict[str, Any] | None = None
     else:
-        args, kwargs = (inputs,), None
+        module = model
+        if isinstance(inputs, Mapping):
+            args, kwargs = (), dict(inputs)
+        elif isinstance(inputs, (tuple, list)):
+            args, kwargs = tuple(inputs), {}
+        else:
+            args, kwargs = (inputs,), {}
+        if use_cache is not True and _takes_use_cache(model) and "use_cache" not in kwargs:
+            kwargs["use_cache"] = False
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         with sdpa_kernel([SDPBackend.MATH]):
-            return functional_call(model, state, args, kwargs, strict=False)
+            return functional_call(module, state, args, kwargs or None, strict=False)
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
 
@@ -70,16 +117,40 @@ class FunctionalModel:
     names
         The selected parameters' names (as :func:`select_params` returns them).
     loss_fn
-        ``loss_fn(outputs, targets)`` -> the mean loss of a batch (see :func:`resolve_loss`).
+        ``loss_fn(outputs, targets)`` -> the mean loss of a batch (see :func:`resolve_loss`);
+        ``None``: the model's own loss (``outputs.loss``).
+    forward
+        ``forward(model, inputs) -> outputs`` (see :func:`call_model`), or ``None``.
+    select
+        ``raw outputs -> what the loss takes`` (see ``output=``); ``None``: the outputs as
+        the model returns them; ``"auto"``: the logits for a named or torch loss
+        (:func:`resolve_loss`), else the outputs as they are.
+    dropout
+        ``"off"``: every dropout module has probability 0 during the calls (restored after
+        each); ``"on"``: as the model is.
     """
 
-    def __init__(self, model: nn.Module, names: Sequence[str], loss_fn: Callable[..., torch.Tensor]) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        names: Sequence[str],
+        loss_fn: Callable[..., torch.Tensor] | None,
+        *,
+        forward: Callable[[nn.Module, Any], Any] | None = None,
+        select: Callable[[Any], Any] | str | None = "auto",
+        dropout: str = "on",
+    ) -> None:
         self.model = model
         self.names = tuple(names)
         self.loss_fn = loss_fn
+        self.forward = forward
+        if select == "auto":
+            select = logits if loss_fn is not None and loss_kind(loss_fn) is not None else None
+        self.select: Callable[[Any], Any] | None = select  # type: ignore[assignment]
         chosen = set(names)
         self._frozen = {k: p for k, p in model.named_parameters() if k not in chosen}
         self._buffers = call_buffers(model)
+        self._quiet = dropout_settings(model) if dropout == "off" else []
 
     def _state(self, params: Sequence[torch.Tensor]) -> dict[str, Any]:
         state: dict[str, Any] = {k: p.detach() for k, p in self._frozen.items()}
@@ -87,12 +158,20 @@ class FunctionalModel:
         state.update(zip(self.names, params, strict=True))
         return state
 
+    def raw_outputs(self, params: Sequence[torch.Tensor], inputs: Any) -> Any:
+        """The model's outputs at parameters ``params``, as it returns them."""
+        with without_dropout(self._quiet):
+            return call_model(self.model, self._state(params), inputs, forward=self.forward)
+
     def outputs(self, params: Sequence[torch.Tensor], inputs: Any) -> Any:
-        """The model's outputs at parameters ``params``."""
-        return call_model(self.model, self._state(params), inputs)
+        """The outputs the loss takes (the selected tensor, see ``select``)."""
+        raw = self.raw_outputs(params, inputs)
+        return raw if self.select is None else self.select(raw)
 
     def loss(self, params: Sequence[torch.Tensor], inputs: Any, targets: Any) -> torch.Tensor:
         """The (mean) loss of one batch at parameters ``params``."""
+        if self.loss_fn is None:
+            return own_loss(self.raw_outputs(params, inputs))
         return self.loss_fn(self.outputs(params, inputs), targets)
 
 

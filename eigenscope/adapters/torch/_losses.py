@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import _causal_lm
+
 LossFn = Callable[..., torch.Tensor]
 
+CAUSAL_LM = _causal_lm.CausalLMLoss()
 _FUNCTIONALS: dict[str, LossFn] = {
     "cross_entropy": F.cross_entropy,
     "mse": F.mse_loss,
     "bce": F.binary_cross_entropy_with_logits,
+    "causal_lm": CAUSAL_LM,
 }
 _ALIASES = {
     "cross_entropy": "cross_entropy",
@@ -27,20 +31,23 @@ _ALIASES = {
     "bce": "bce",
     "bce_with_logits": "bce",
     "binary_cross_entropy_with_logits": "bce",
+    "causal_lm": "causal_lm",
 }
-KINDS = ("cross_entropy", "mse", "bce")
+KINDS = ("cross_entropy", "mse", "bce", "causal_lm")
 
 
 def resolve_loss(loss_fn: LossFn | str) -> LossFn:
     """A callable loss from ``loss_fn``; the strings ``"cross_entropy"``, ``"mse"`` and
-    ``"bce"`` (BCE with logits) name the mean-reduced ``torch.nn.functional`` losses.
+    ``"bce"`` (BCE with logits) name the mean-reduced ``torch.nn.functional`` losses,
+    ``"causal_lm"`` the next-token cross-entropy of a causal language model (shifted labels,
+    ``-100`` ignored, mean over the predicted tokens: see ``CausalLMLoss``).
 
     Parameters
     ----------
     loss_fn
         A callable ``loss_fn(outputs, targets)`` (returned as it is) or a loss name:
         ``"cross_entropy"`` (``"ce"``), ``"mse"`` (``"mse_loss"``), ``"bce"``
-        (``"bce_with_logits"``, ``"binary_cross_entropy_with_logits"``).
+        (``"bce_with_logits"``, ``"binary_cross_entropy_with_logits"``), ``"causal_lm"``.
 
     Returns
     -------
@@ -65,9 +72,9 @@ def resolve_loss(loss_fn: LossFn | str) -> LossFn:
 
 
 def loss_kind(loss_fn: LossFn) -> str | None:
-    """``"cross_entropy"``, ``"mse"`` or ``"bce"`` when ``loss_fn`` is the mean-reduced torch
-    loss of that name with default options (so its closed-form output Hessian applies),
-    else ``None``."""
+    """``"cross_entropy"``, ``"mse"``, ``"bce"`` or ``"causal_lm"`` when ``loss_fn`` is the
+    mean-reduced loss of that name with default options (so its closed-form output Hessian
+    applies), else ``None``."""
     for kind, fn in _FUNCTIONALS.items():
         if loss_fn is fn:
             return kind
@@ -102,6 +109,8 @@ def output_hessian_closed_form(
     cross-entropy); the caller then differentiates the loss twice instead.
     """
     o = outputs.detach()
+    if kind == "causal_lm":
+        return _causal_lm.closed_form(o, targets)
     if kind == "cross_entropy":
         if not isinstance(targets, torch.Tensor) or targets.is_floating_point() or o.ndim < 2:
             return None
@@ -157,6 +166,8 @@ def per_sample_loss(loss_fn: LossFn, user: LossFn | None) -> tuple[LossFn, str]:
     if user is not None:
         return user, "per_sample_loss"
     kind = loss_kind(loss_fn)
+    if kind == "causal_lm":
+        return CAUSAL_LM.per_token, "causal_lm (per token)"
     if kind is not None:
         fn = _FUNCTIONALS[kind]
         if kind == "cross_entropy":
@@ -167,8 +178,17 @@ def per_sample_loss(loss_fn: LossFn, user: LossFn | None) -> tuple[LossFn, str]:
         return (lambda o, y: _per_sample(loss_fn(o, y, reduction="none"), y)), "reduction='none'"
 
     def vmapped(o: Any, y: Any) -> torch.Tensor:
-        one = lambda oi, yi: loss_fn(_unsqueeze(oi), _unsqueeze(yi))  # noqa: E731
-        return torch.func.vmap(one)(o, y)
+        # Map over the tensors of the outputs with the batch's leading dimension only, and
+        # give the loss each sample's outputs in the outputs' own container (a ModelOutput
+        # stays one: vmap's pytrees would hand the loss a plain dict).
+        n = y.shape[0] if isinstance(y, torch.Tensor) else _leading(o)
+        batched: list[torch.Tensor] = []
+        _collect(o, n, batched)
+
+        def one(parts: list[torch.Tensor], yi: Any) -> torch.Tensor:
+            return loss_fn(_rebuild(o, n, iter([p.unsqueeze(0) for p in parts])), _unsqueeze(yi))
+
+        return torch.func.vmap(one)(batched, y)
 
     return vmapped, "vmap"
 
@@ -179,6 +199,42 @@ def _takes_reduction(fn: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return "reduction" in sig.parameters
+
+
+def _leading(obj: Any) -> int:
+    found: list[torch.Tensor] = []
+    _collect(obj, -1, found)
+    return int(found[0].shape[0]) if found else 0
+
+
+def _collect(obj: Any, n: int, out: list[torch.Tensor]) -> None:
+    """The tensors of ``obj`` whose leading dimension is ``n`` (any, for ``n = -1``)."""
+    if isinstance(obj, torch.Tensor):
+        if obj.ndim > 0 and (n < 0 or obj.shape[0] == n):
+            out.append(obj)
+    elif isinstance(obj, Mapping):
+        for v in obj.values():
+            _collect(v, n, out)
+    elif isinstance(obj, (tuple, list)):
+        for v in obj:
+            _collect(v, n, out)
+
+
+def _rebuild(obj: Any, n: int, parts: Iterator[torch.Tensor]) -> Any:
+    """``obj`` with its tensors of leading dimension ``n`` replaced by ``parts``, in the
+    order of :func:`_collect`, in the same containers (a ``ModelOutput`` is rebuilt from its
+    fields)."""
+    if isinstance(obj, torch.Tensor):
+        return next(parts) if obj.ndim > 0 and obj.shape[0] == n else obj
+    if isinstance(obj, Mapping):
+        fields = {k: _rebuild(v, n, parts) for k, v in obj.items()}
+        try:
+            return type(obj)(**fields)
+        except TypeError:
+            return fields
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_rebuild(v, n, parts) for v in obj)
+    return obj
 
 
 def _unsqueeze(x: Any) -> Any:
@@ -266,4 +322,40 @@ def check_mean_reduced(loss_fn: LossFn, outputs: Any, targets: Any, loss: torch.
             "the mean loss of a batch: use a mean-reduced loss (reduction='mean', e.g. "
             "torch.nn.CrossEntropyLoss(), or divide the sum by the batch size), and pass reduction='sum' to "
             "this constructor for the matrix of the summed loss (N times that of the mean)"
+        )
+
+
+def check_shapes(kind: str, outputs: Any, targets: Any) -> None:
+    """Raise ``ValueError`` with the fix when the outputs and targets of batch 0 do not fit
+    the named loss ``kind`` (before torch's own, less helpful, error)."""
+    if kind == "causal_lm" or not isinstance(outputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
+        return
+    o, y = tuple(outputs.shape), tuple(targets.shape)
+    fix = ""
+    if kind == "cross_entropy":
+        if not targets.is_floating_point():
+            expected = o[:1] + o[2:]
+            if y != expected:
+                fix = f"integer class targets of shape {expected}"
+                if y == (*expected, 1):
+                    fix += " (squeeze the targets: y.squeeze(-1))"
+                elif len(o) == 3 and y == o[:2]:
+                    fix = (
+                        "classes on dimension 1; for per-token logits (batch, length, classes) of a language "
+                        "model use loss_fn='causal_lm', or output=lambda out: out.logits.transpose(1, 2)"
+                    )
+        elif y != o:
+            fix = f"class probabilities of the outputs' shape {o}"
+    elif y != o:
+        fix = f"targets of the outputs' shape {o}"
+        if o == (*y, 1):
+            fix += " (output=lambda out: out.squeeze(-1), or targets y.unsqueeze(-1))"
+        elif y == (*o, 1):
+            fix += " (targets y.squeeze(-1))"
+    elif kind == "bce" and not targets.is_floating_point():
+        fix = "floating-point targets in [0, 1] (y.float())"
+    if fix:
+        raise ValueError(
+            f"loss {kind!r} got outputs of shape {o} and targets of shape {y} ({targets.dtype}) on batch 0; "
+            f"it needs {fix}"
         )

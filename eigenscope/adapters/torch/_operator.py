@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -384,7 +385,7 @@ def _leaf_tensors(obj: Any) -> list[torch.Tensor]:
     out: list[torch.Tensor] = []
     if isinstance(obj, torch.Tensor):
         out.append(obj)
-    elif isinstance(obj, dict):
+    elif isinstance(obj, Mapping):
         for v in obj.values():
             out.extend(_leaf_tensors(v))
     elif isinstance(obj, (tuple, list)):

@@ -93,7 +93,9 @@ def select_params(model: nn.Module, params: ParamsArg) -> tuple[list[str], list[
     params
         ``None`` (every parameter with ``requires_grad``), a parameter or module name, a
         module, a parameter tensor, a predicate ``(name, parameter) -> bool``, or a list
-        mixing names, modules and tensors (see :data:`ParamsArg`).
+        mixing names, modules and tensors (see :data:`ParamsArg`). A name of a parameter or
+        module whose weight is tied to another one (GPT-2's ``lm_head`` and its token
+        embedding) selects the tied tensor, counted once.
 
     Returns
     -------
@@ -160,8 +162,9 @@ def _resolve_item(
         if item in aliases:  # a tied weight under its second name: the canonical name counts once
             return {by_id[id(aliases[item])]}
         if item in modules:
-            prefix = f"{item}." if item else ""
-            found = {name for name, _ in named if name.startswith(prefix)}
+            # Through the module's own tensors: a weight tied elsewhere (GPT-2's lm_head and the
+            # token embedding) resolves to its canonical name and counts once.
+            found = {by_id[id(p)] for p in modules[item].parameters() if id(p) in by_id}
             if not found:
                 raise ValueError(f"module {item!r} has no parameters")
             return found

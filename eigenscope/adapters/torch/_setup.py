@@ -9,13 +9,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._batches import BatchFormat
+from . import _causal_lm
 from ._data import Batches
 from ._distributed import data_parallel
 from ._functional import FunctionalModel
 from ._kernel import Kernel
-from ._losses import LossFn, check_mean_reduced, resolve_loss
+from ._losses import LossFn, check_mean_reduced, check_shapes, loss_kind, resolve_loss
 from ._operator import CurvatureOperator
 from ._options import BlocksArg, TorchOptions
+from ._outputs import logits, own_loss, selector
 from ._params import ParamSpec, group_by_module, make_spec, select_params
 from ._state import check_stochastic
 
@@ -24,7 +27,11 @@ KernelFactory = Callable[["Setup"], tuple[Kernel, dict[str, Any]]]
 
 
 def construct(
-    model: nn.Module, loss_fn: LossFn | str, data: Iterable[Any], arguments: Mapping[str, Any], kernel: KernelFactory
+    model: nn.Module,
+    loss_fn: LossFn | str | None,
+    data: Iterable[Any],
+    arguments: Mapping[str, Any],
+    kernel: KernelFactory,
 ) -> CurvatureOperator:
     """The operator of a constructor called with ``arguments`` (its ``locals()``).
 
@@ -68,12 +75,65 @@ def _resolve_blocks(model: nn.Module, names: Sequence[str], blocks: BlocksArg) -
     return out
 
 
-def _check_first_batch(fmodel: FunctionalModel, params: list[torch.Tensor], batches: Batches, deterministic: bool):
-    """Outputs and loss of batch 0, checked: a finite 0-d loss, twice the same value."""
+def make_batches(
+    data: Iterable[Any], loss_fn: LossFn | None, options: TorchOptions, device: torch.device, dtype: torch.dtype
+) -> Batches:
+    """The data of an operator of ``loss_fn`` (resolved; ``None``: the model's own loss),
+    read as ``options`` say (``targets=``, ``forward=``, ``stream=``): for ``"causal_lm"`` a
+    batch weighs its predicted tokens and its padding is masked in the labels."""
+    fmt = BatchFormat(targets=options.targets, forward=options.forward, keep_targets=loss_fn is None)
+    causal = loss_fn is not None and loss_kind(loss_fn) == "causal_lm"
+    return Batches(
+        data,
+        device=device,
+        dtype=dtype,
+        stream=options.stream,
+        batch_format=fmt,
+        need_targets=loss_fn is not None,
+        count=_causal_lm.count_tokens if causal else None,
+        prepare=_causal_lm.mask_padding if causal else None,
+    )
+
+
+def _choose_output(loss_fn: LossFn | None, options: TorchOptions, raw: Any, targets: Any) -> Any:
+    """What the loss takes of the model's outputs: the ``output=`` selector; else, for a named
+    or torch loss, the logits; for another callable, the outputs as they are, or their logits
+    when the loss fails on a ``ModelOutput``/mapping/tuple and works on its logits."""
+    if options.output is not None:
+        return selector(options.output)
+    if loss_fn is None or isinstance(raw, torch.Tensor):
+        return None
+    if loss_kind(loss_fn) is not None:
+        return logits
+    try:
+        with torch.no_grad():
+            loss_fn(raw, targets)
+        return None
+    except (TypeError, AttributeError, KeyError, IndexError) as exc:
+        failure = exc
+    try:
+        with torch.no_grad():
+            loss_fn(logits(raw), targets)
+    except Exception:
+        raise failure from None
+    return logits
+
+
+def _check_first_batch(
+    fmodel: FunctionalModel, params: list[torch.Tensor], batches: Batches, deterministic: bool, raw: Any
+) -> tuple[Any, torch.Tensor]:
+    """Outputs and loss of batch 0 (``raw``: the model's outputs), checked: fitting shapes, a
+    finite 0-d loss, twice the same value."""
     inputs, targets = batches.first()
     with torch.no_grad():
-        outputs = fmodel.outputs(params, inputs)
-        loss = fmodel.loss_fn(outputs, targets)
+        outputs = raw if fmodel.select is None else fmodel.select(raw)
+        if fmodel.loss_fn is None:
+            loss = own_loss(raw)
+        else:
+            kind = loss_kind(fmodel.loss_fn)
+            if kind is not None:
+                check_shapes(kind, outputs, targets)
+            loss = fmodel.loss_fn(outputs, targets)
         if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
             shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
             raise ValueError(
@@ -89,7 +149,7 @@ def _check_first_batch(fmodel: FunctionalModel, params: list[torch.Tensor], batc
                 raise ValueError(
                     f"the model is not deterministic: the loss of batch 0 was {float(loss)!r}, then "
                     f"{float(again)!r}. Remove the randomness (dropout, noise, random augmentation in the "
-                    "forward pass) or pass allow_stochastic=True"
+                    "forward pass; dropout='off' makes every dropout the identity) or pass allow_stochastic=True"
                 )
     return outputs, loss
 
@@ -100,26 +160,31 @@ class Setup:
     and the options resolved for the parameters' device (``mode``, ``vectorize``)."""
 
     def __init__(
-        self, model: nn.Module, loss_fn: LossFn | str, data: Iterable[Any] | Batches, options: TorchOptions
+        self, model: nn.Module, loss_fn: LossFn | str | None, data: Iterable[Any] | Batches, options: TorchOptions
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
         self.options = options
-        self.loss_fn = resolve_loss(loss_fn)
+        self.loss_fn: LossFn | None = None if loss_fn is None else resolve_loss(loss_fn)
         self.names, self.params = select_params(model, options.params)
         self.spec: ParamSpec = make_spec(self.names, self.params)
-        check_stochastic(model, options.allow_stochastic)
+        check_stochastic(model, options.allow_stochastic, options.dropout)
         if isinstance(data, Batches):
             self.batches = data
         else:
-            self.batches = Batches(data, device=self.spec.device, dtype=self.spec.dtype, stream=options.stream)
-        self.fmodel = FunctionalModel(model, self.names, self.loss_fn)
+            self.batches = make_batches(data, self.loss_fn, options, self.spec.device, self.spec.dtype)
+        self.fmodel = FunctionalModel(model, self.names, self.loss_fn, forward=options.forward, dropout=options.dropout)
+        inputs, targets = self.batches.first()
+        with torch.no_grad():
+            raw = self.fmodel.raw_outputs(self.params, inputs)
+        self.fmodel.select = _choose_output(self.loss_fn, options, raw, targets)
         self.outputs, self.loss = _check_first_batch(
-            self.fmodel, self.params, self.batches, not options.allow_stochastic
+            self.fmodel, self.params, self.batches, not options.allow_stochastic, raw
         )
         # A summed loss would scale every kind by the batch size, silently: refuse it here, once.
-        check_mean_reduced(self.loss_fn, self.outputs, self.batches.first()[1], self.loss, self.batches.batch_sizes[0])
+        if self.loss_fn is not None and loss_kind(self.loss_fn) != "causal_lm":
+            check_mean_reduced(self.loss_fn, self.outputs, targets, self.loss, self.batches.batch_sizes[0])
         self.blocks = _resolve_blocks(model, self.names, options.blocks)
         self.mode = options.product_mode
         # Measured on CPU (benchmarks/bench_torch_adapters.py): a loop over the vectors beats vmap there.
@@ -138,6 +203,16 @@ class Setup:
             blocks=self.blocks,
             details=details,
         )
+
+    def require_loss(self, what: str) -> LossFn:
+        """The loss as a function of the outputs; ``ValueError`` for the model's own loss."""
+        if self.loss_fn is None:
+            raise ValueError(
+                f"{what} needs the loss as a function of the model's outputs, but loss_fn=None uses the loss the "
+                "model computes inside its forward pass; pass loss_fn='cross_entropy' (classification), "
+                "'causal_lm' (a causal language model) or a callable loss_fn(outputs, targets)"
+            )
+        return self.loss_fn
 
     def check_per_sample(self, fn: LossFn, source: str) -> None:
         """On batch 0: per-sample losses of shape ``(n_0,)`` whose mean is the batch loss."""

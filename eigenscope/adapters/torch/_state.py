@@ -8,7 +8,8 @@ the running statistics and the train/eval mode stay exactly as they were.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -36,17 +37,56 @@ def stochastic_modules(model: nn.Module) -> list[str]:
     return found
 
 
-def check_stochastic(model: nn.Module, allow_stochastic: bool) -> None:
-    """Refuse a model with active random layers unless ``allow_stochastic``."""
+def check_stochastic(model: nn.Module, allow_stochastic: bool, dropout: str = "on") -> None:
+    """Refuse a model with active random layers unless ``allow_stochastic``; with
+    ``dropout="off"`` the dropout layers (and attention dropout) are not random."""
+    if dropout not in ("on", "off"):
+        raise ValueError(f"dropout must be 'on' (the model as it is) or 'off', got {dropout!r}")
     if allow_stochastic:
         return
     found = stochastic_modules(model)
+    if dropout == "off":
+        quiet = {id(m) for m, _, _ in dropout_settings(model)}
+        named = {f"{name or '<root>'} ({type(m).__name__})": m for name, m in model.named_modules()}
+        found = [f for f in found if id(named[f]) not in quiet]
     if found:
         raise ValueError(
             f"the model is stochastic in its current mode: {', '.join(found)}. The spectrum of a random "
-            "operator is meaningless to Lanczos; call model.eval(), set the dropout probabilities to 0, "
-            "or pass allow_stochastic=True if you really want it"
+            "operator is meaningless to Lanczos; pass dropout='off' (dropout as identity, everything else in "
+            "the model's mode), call model.eval(), or pass allow_stochastic=True if you really want it"
         )
+
+
+def dropout_settings(model: nn.Module) -> list[tuple[nn.Module, str, float]]:
+    """``(module, attribute, probability)`` of every dropout of the model with a nonzero
+    probability: the ``p`` of dropout modules, the ``dropout`` of ``nn.MultiheadAttention``,
+    and any float attribute of a module whose name says dropout (Hugging Face attention
+    passes ``self.attention_dropout`` or its dropout module's ``p`` to a functional kernel)."""
+    found = []
+    for m in model.modules():
+        if isinstance(m, _DROPOUT) and m.p > 0:
+            found.append((m, "p", m.p))
+            continue
+        for attr, value in vars(m).items():
+            if "dropout" in attr.lower() and isinstance(value, float) and value > 0:
+                found.append((m, attr, value))
+    return found
+
+
+@contextlib.contextmanager
+def without_dropout(settings: list[tuple[nn.Module, str, float]]) -> Iterator[None]:
+    """Dropout probabilities 0 inside the block (dropout is then exactly the identity, in
+    either mode), restored after it; nothing else of the model changes."""
+    if not settings:
+        yield
+        return
+    for m, attr, _ in settings:
+        setattr(m, attr, 0.0)
+    try:
+        yield
+    finally:
+        for m, attr, value in settings:
+            setattr(m, attr, value)
 
 
 def _updates_running_stats(m: nn.Module) -> bool:
