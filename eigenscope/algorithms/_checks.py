@@ -78,6 +78,7 @@ def choice(value: Any, name: str, choices: tuple[str, ...], who: str) -> str:
 def square_operator(a: Any, who: str) -> LinearOperator:
     """``a`` as a square :class:`~eigenscope.LinearOperator`, as the stochastic estimators need."""
     op = aslinearoperator(a)
+    backends.check_eager(op.xp, who)
     m, n = op.shape
     if m != n:
         raise ValueError(f"{who} needs a square operator, got shape {op.shape}")
@@ -89,6 +90,7 @@ def square_operator(a: Any, who: str) -> LinearOperator:
 def symmetric_operator(a: Any, who: str) -> LinearOperator:
     """``a`` as a square operator declared symmetric, as the Krylov eigensolvers need."""
     op = aslinearoperator(a)
+    backends.check_eager(op.xp, who)
     if op.shape[0] != op.shape[1]:
         raise ValueError(f"{who} needs a square operator, got shape {op.shape}")
     if not op.symmetric:

@@ -5,12 +5,13 @@ is one :class:`Framework` object, looked up once with :func:`framework_of`; the 
 here are shorthands that ask it.
 """
 
-from ._frameworks import Framework, Seed, framework_of
+from ._frameworks import TRACED_MESSAGE, Framework, Seed, TracedCallError, framework_of
 from ._namespace import (
     SUPPORTED_DTYPE_NAMES,
     Array,
     backend_name,
     check_dtype,
+    check_eager,
     default_device,
     device,
     dtype_name,
@@ -31,13 +32,16 @@ from ._update import set_column, set_columns, set_index
 __all__ = [
     "DISTRIBUTIONS",
     "SUPPORTED_DTYPE_NAMES",
+    "TRACED_MESSAGE",
     "Array",
     "Framework",
     "RandomSource",
     "ScipyLike",
     "Seed",
+    "TracedCallError",
     "backend_name",
     "check_dtype",
+    "check_eager",
     "default_device",
     "device",
     "dtype_name",

@@ -57,6 +57,21 @@ def int_seed(seed: Seed) -> int:
     )
 
 
+TRACED_MESSAGE = (
+    "{who} was called inside jax.jit (a traced function; or under vmap, grad, scan): eigenscope's "
+    "algorithms are host-driven loops (a few scalars cross to the host at every step, and the "
+    "number of steps depends on them), so they cannot be traced. Call it outside the jitted "
+    "function, on concrete arrays; the operator's products are compiled already (the JAX "
+    "adapter jits them)"
+)
+"""The message of :class:`TracedCallError`."""
+
+
+class TracedCallError(TypeError):
+    """An algorithm called under a tracing transformation (``jax.jit``), which a host-driven
+    loop cannot run under."""
+
+
 class Framework:
     """A standard-conforming array library with nothing special: the generic behaviour.
 
@@ -86,6 +101,10 @@ class Framework:
     def has_float64(self) -> bool:
         """Whether float64 arrays compute in float64."""
         return True
+
+    def check_eager(self, who: str) -> None:
+        """Raise :class:`TracedCallError` if called while a compiler traces the caller
+        (``jax.jit``): the algorithms are host-driven loops. Nothing to check by default."""
 
     # -- writes into preallocated arrays -----------------------------------------------
     def set_columns(self, basis: Array, start: int, block: Array) -> Array:
@@ -205,7 +224,19 @@ class JaxFramework(Framework):
     static_shapes = True
 
     def to_host(self, x: Array) -> np.ndarray:
+        import jax
+
+        if isinstance(x, jax.core.Tracer):
+            raise TracedCallError(TRACED_MESSAGE.format(who="eigenscope"))
         return np.asarray(x)
+
+    def check_eager(self, who: str) -> None:
+        import jax
+        import jax.numpy as jnp
+
+        # Under jax.jit every new array is a tracer: one tiny array tells (about 40 µs).
+        if isinstance(jnp.zeros(()), jax.core.Tracer):
+            raise TracedCallError(TRACED_MESSAGE.format(who=who))
 
     def from_host(self, a: np.ndarray, *, dtype: Any, device: Any) -> Array:
         import jax

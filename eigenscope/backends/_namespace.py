@@ -42,6 +42,12 @@ def backend_name(xp: ModuleType) -> str:
     return framework_of(xp).name
 
 
+def check_eager(xp: ModuleType, who: str) -> None:
+    """Raise :class:`TracedCallError` when ``who`` (an algorithm, by name) runs while a compiler
+    traces it (``jax.jit``): a host-driven loop cannot be traced. Free for eager frameworks."""
+    framework_of(xp).check_eager(who)
+
+
 def device(x: Array) -> Any:
     """The device ``x`` lives on, as ``array_api_compat.device`` reports it."""
     return array_api_compat.device(x)

@@ -30,7 +30,7 @@ def test_data_errors(setup):
         ejx.hessian(loss_fn, params, [])
     with pytest.raises(ValueError, match="batch 1 is empty"):
         ejx.hessian(loss_fn, params, [batches[0], (np.zeros((0, 5)), np.zeros(0, dtype=int))])
-    with pytest.raises(TypeError, match=r"one-shot iterator.*list of batches"):
+    with pytest.raises(TypeError, match=r"one-shot iterator.*reads the batches once.*list of batches"):
         ejx.hessian(loss_fn, params, (b for b in batches))
     with pytest.raises(TypeError, match="one-shot"):
         ejx.gradient_covariance(loss_fn, params, iter(batches))
@@ -39,7 +39,7 @@ def test_data_errors(setup):
     with pytest.raises(TypeError, match="iterable"):
         ejx.hessian(loss_fn, params, jnp.zeros((4, 5)))
     with pytest.raises(ValueError, match="leading batch dimension"):
-        ejx.hessian(loss_fn, params, [(batches[0][0], np.float64(1.0))])
+        ejx.hessian(loss_fn, params, [(np.float64(2.0), np.float64(1.0))])
     with pytest.raises(TypeError, match=r"batch 0 inputs\['x'\] is a str"):
         ejx.hessian(loss_fn, params, [({"x": "abc"}, batches[0][1])])
 
@@ -149,3 +149,23 @@ def test_product_overflow_names_the_batch(setup):
     h = ejx.hessian(loss_fn, params, batches, **KW)
     with pytest.raises(FloatingPointError, match="hessian product returned NaN or Inf on batch 1"):
         h @ jnp.ones(h.shape[0])
+
+
+def test_mapping_batches(setup):
+    """tfds-style ``{"image", "label"}`` batches with ``targets="label"``, and the Hugging Face
+    key by default: the same operator as the pairs."""
+    params, _, _, loss_fn, batches = setup
+    v = jnp.asarray(np.random.default_rng(5).standard_normal(sum(w.size + b.size for w, b in params)))
+    expected = ejx.hessian(loss_fn, params, batches, **KW) @ v
+
+    def image_loss(p, x, y):
+        return loss_fn(p, x["image"], y)
+
+    tfds = [{"image": x, "label": y} for x, y in batches]
+    got = ejx.hessian(image_loss, params, tfds, targets="label", **KW) @ v
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-12)
+    hf = [{"image": x, "labels": y} for x, y in batches]
+    got = ejx.hessian(image_loss, params, hf, **KW) @ v
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-12)
+    with pytest.raises(TypeError, match=r"batch 0 is a mapping with no key 'labels' \(keys \['image', 'label'\]\)"):
+        ejx.hessian(image_loss, params, tfds)

@@ -35,13 +35,29 @@ _PARAMETERS = {
         The parameters to differentiate: any pytree of float32 or float64 arrays, all of one
         dtype (the operator's). The flat vector is ``jax.flatten_util.ravel_pytree(params)``.
         To hold some parameters fixed, close over them in the loss instead of passing them.
+        A model's state (Flax NNX variables other than ``nnx.Param``, a linen variables dict
+        with ``batch_stats`` beside ``params``, an Equinox ``nn.State``) is refused: see
+        :func:`nnx_loss`, :func:`linen_loss`, :func:`equinox_loss`.
+        """,
+    "allow_state": """
+        Differentiate with respect to a model's state found in ``params`` (running statistics
+        become parameters) instead of refusing it.
         """,
     "data": """
-        A list (or another re-iterable) of ``(inputs, targets)`` batches; ``inputs`` and
-        ``targets`` are JAX or NumPy arrays or pytrees of them, and the leading dimension of
-        (the first leaf of) ``targets`` is the batch size. The batches are moved to the
-        parameters' device once, here, floating-point leaves cast to the parameters' dtype.
-        Generators and other one-shot iterators are refused.
+        A list (or another re-iterable) of batches: ``(inputs, targets)`` pairs, or mappings
+        with the targets inside (``targets=``; the other entries, as a dict, are the
+        inputs); inputs and targets are JAX or NumPy arrays or pytrees of them, and the
+        leading dimension of the first array of the targets (else of the inputs) is the batch
+        size. The batches are moved to the parameters' device once, here, floating-point
+        leaves cast to the parameters' dtype. Generators and other one-shot iterators are
+        refused (the batches are read once, here: an iterator would be empty for the next
+        operator).
+        """,
+    "targets": """
+        For mapping batches: the key of the targets (``"labels"``, the Hugging Face convention;
+        ``"label"`` for TensorFlow Datasets' ``{"image", "label"}``), or a callable
+        ``batch -> targets`` (the whole mapping is then the inputs). The convention of the
+        torch adapter, from the same code.
         """,
     "vectorize": """
         How the vectors of a block are multiplied, after one linearization per batch:
@@ -87,11 +103,13 @@ def hessian(
     params: Any,
     data: Iterable[Any],
     *,
+    targets: str | Callable[[Any], Any] = "labels",
     reduction: Literal["mean", "sum"] = "mean",
     vectorize: bool | Literal["auto"] = "auto",
     compiler_options: Mapping[str, Any] | None = None,
     mesh: Mesh | None = None,
     data_axis: str | None = None,
+    allow_state: bool = False,
 ) -> CurvatureOperator:
     """The Hessian of the mean loss over all the data, ``H = Σ_b (n_b/N) ∇²L_b(θ)``.
 
@@ -106,7 +124,7 @@ def hessian(
     """
     check_callable(loss_fn, "loss_fn", "loss_fn(params, inputs, targets) -> mean loss")
     options = JaxOptions.from_arguments(locals())
-    setup = Setup(params, data, options)
+    setup = Setup(params, data, options, "ejx.hessian")
     check_scalar(setup.first_shape(batch_loss(loss_fn, setup.flat.unravel)), "loss_fn")
     return setup.operator("hessian", (loss_fn,))
 
@@ -117,11 +135,13 @@ def ggn(
     params: Any,
     data: Iterable[Any],
     *,
+    targets: str | Callable[[Any], Any] = "labels",
     reduction: Literal["mean", "sum"] = "mean",
     vectorize: bool | Literal["auto"] = "auto",
     compiler_options: Mapping[str, Any] | None = None,
     mesh: Mesh | None = None,
     data_axis: str | None = None,
+    allow_state: bool = False,
 ) -> CurvatureOperator:
     """The generalised Gauss-Newton matrix ``G = Σ_b (n_b/N) J_bᵀ H_ℓ,b J_b``.
 
@@ -137,7 +157,7 @@ def ggn(
     check_callable(model_fn, "model_fn", "model_fn(params, inputs) -> outputs")
     check_callable(output_loss, "output_loss", "output_loss(outputs, targets) -> mean loss")
     options = JaxOptions.from_arguments(locals())
-    setup = Setup(params, data, options)
+    setup = Setup(params, data, options, "ejx.ggn")
 
     def loss_fn(p: Any, inputs: Any, targets: Any) -> jax.Array:
         return output_loss(model_fn(p, inputs), targets)
@@ -151,6 +171,7 @@ def gradient_covariance(
     params: Any,
     data: Iterable[Any],
     *,
+    targets: str | Callable[[Any], Any] = "labels",
     centered: bool = False,
     per: Literal["sample", "batch"] = "sample",
     per_sample_loss: Callable[[Any, Any, Any], jax.Array] | None = None,
@@ -159,6 +180,7 @@ def gradient_covariance(
     compiler_options: Mapping[str, Any] | None = None,
     mesh: Mesh | None = None,
     data_axis: str | None = None,
+    allow_state: bool = False,
 ) -> CurvatureOperator:
     """The second moment of per-sample or per-batch gradients, optionally centred.
 
@@ -186,7 +208,7 @@ def gradient_covariance(
     options = JaxOptions.from_arguments(locals())
     if per_sample_loss is not None and per != "sample":
         raise ValueError("per_sample_loss applies to per='sample' only")
-    setup = Setup(params, data, options)
+    setup = Setup(params, data, options, "ejx.gradient_covariance")
     check_scalar(setup.first_shape(batch_loss(loss_fn, setup.flat.unravel)), "loss_fn")
     if per == "batch":
         return setup.operator("gradient_covariance", (loss_fn, None))

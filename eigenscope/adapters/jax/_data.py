@@ -1,4 +1,6 @@
-"""Batches of ``(inputs, targets)``: validation, one-time transfer to the device, sizes."""
+"""Batches as users have them (:mod:`eigenscope.adapters._batches`, shared with the torch
+adapter): ``(inputs, targets)`` pairs or mappings with the targets inside; validation,
+one-time transfer to the device, sizes."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._data import SizedBatches, check_nonempty, check_pair, check_reiterable, check_size
+from .._batches import BatchFormat, split_batch
+from .._data import SizedBatches, check_nonempty, check_reiterable
 from ._sharding import DataSharding
 
 
@@ -47,15 +50,19 @@ def _place(tree: Any, place: Callable[[Any], Any]) -> Any:
     return jax.tree_util.tree_map(lambda leaf: jax.device_put(leaf, place(leaf)), tree)
 
 
-def _batch_size(targets: Any, index: int) -> int:
-    """Number of samples of a batch: the leading dimension of (the first leaf of) its targets."""
-    leaves = jax.tree_util.tree_leaves(targets)
-    if not leaves or leaves[0].ndim == 0:
-        raise ValueError(
-            f"batch {index}: targets must be an array (or a pytree of arrays) with a leading batch "
-            f"dimension, got {type(targets).__name__}" + (" of shape ()" if leaves else " with no array")
+def _is_array(x: Any) -> bool:
+    return isinstance(x, (jax.Array, np.ndarray))
+
+
+def _check_not_iterator(data: Any) -> None:
+    """Refuse a one-shot iterator, saying why (the batches are read once, at build time)."""
+    if isinstance(data, Iterator):
+        raise TypeError(
+            f"data is a one-shot iterator ({type(data).__name__}): the JAX adapter reads the batches once, when "
+            "the operator is built, and keeps them on the device, but an iterator is empty the next time it is "
+            "read (another operator built from the same data would see no batch); pass a list of batches "
+            "instead (e.g. data=list(batches))"
         )
-    return check_size(int(leaves[0].shape[0]), index)
 
 
 def _signature(inputs: Any, targets: Any) -> Any:
@@ -70,30 +77,44 @@ class Batches(SizedBatches):
     Parameters
     ----------
     data
-        A list or tuple of ``(inputs, targets)`` batches, or any re-iterable object whose
-        iterator yields them; ``inputs`` and ``targets`` are arrays (JAX or NumPy) or pytrees
-        of arrays. One-shot iterators (generators, ``iter(...)``) are refused: the batches
-        are read once, here, and every product reuses them.
+        A list or tuple of batches, or any re-iterable object whose iterator yields them:
+        ``(inputs, targets)`` pairs or mappings with the targets inside (``fmt``); inputs and
+        targets are arrays (JAX or NumPy) or pytrees of them. One-shot iterators
+        (generators, ``iter(...)``) are refused: the batches are read once, here, and every
+        product reuses them.
     device
         The parameters' device (their replicated sharding with ``sharding``).
     dtype
         The parameters' dtype; floating-point data leaves are cast to it.
+    fmt
+        Where the targets of a mapping batch are (``targets=`` of the constructors: the key
+        ``"labels"`` by default, ``"label"`` for TensorFlow Datasets' convention).
     sharding
         With a mesh: each batch whose size the data axis divides is split over it along
         its leading axis (leaves whose leading dimension is the batch size; the others are
         replicated), any other batch replicated (``num_replicated`` counts them).
     """
 
-    def __init__(self, data: Iterable[Any], *, device: Any, dtype: Any, sharding: DataSharding | None = None) -> None:
+    def __init__(
+        self,
+        data: Iterable[Any],
+        *,
+        device: Any,
+        dtype: Any,
+        sharding: DataSharding | None = None,
+        fmt: BatchFormat | None = None,
+    ) -> None:
+        _check_not_iterator(data)
         check_reiterable(data, arrays=(jax.Array, np.ndarray), accepted="a list", instead="a list of batches")
+        fmt = BatchFormat() if fmt is None else fmt
         stored: list[tuple[Any, Any]] = []
         sizes: list[int] = []
         self.num_replicated = 0
         for index, batch in enumerate(data):
-            inputs, targets = check_pair(batch, index)
+            inputs, targets, _ = split_batch(batch, index, fmt, is_array=_is_array, count=lambda x, y: 1)
             inputs = _arrays(inputs, f"batch {index} inputs", dtype)
             targets = _arrays(targets, f"batch {index} targets", dtype)
-            size = _batch_size(targets, index)
+            size = split_batch((inputs, targets), index, fmt, is_array=_is_array).size
             if sharding is None:
                 place: Callable[[Any], Any] = lambda _: device  # noqa: E731
             else:

@@ -37,8 +37,10 @@ class CurvatureOperator(CurvatureOperatorBase):
     immutable: build a new operator for new parameters). The per-batch product is one
     ``jax.jit``-compiled function, traced once per distinct batch shape and block width
     (an uneven last batch adds one trace; so does a new number of vectors ``b``), and shared
-    with every operator of the same kind built from the same functions (by identity) and
-    parameter structure: an operator at new parameters of the same model compiles nothing.
+    with every operator of the same kind built from equal functions (the same code and
+    closed-over values; arrays a function carries as a pytree, such as the state of
+    :func:`nnx_model`, are arguments of the compiled code) and parameter structure: an
+    operator at new parameters of the same model compiles nothing.
 
     Attributes
     ----------
@@ -55,7 +57,8 @@ class CurvatureOperator(CurvatureOperatorBase):
     num_traces : int
         Times the per-batch product was traced (and so compiled) by ``jax.jit`` during this
         operator's products (0 when an earlier operator already compiled every shape; not
-        reset by :meth:`reset_counters`).
+        reset by :meth:`reset_counters`). XLA may compile a traced function again for inputs
+        placed differently (committed or not to a device) without a new trace.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class CurvatureOperator(CurvatureOperatorBase):
         *,
         kind: str,
         compiled: Compiled,
+        fn_arrays: tuple[Any, ...] = (),
         flat: FlatParams,
         batches: Batches,
         options: JaxOptions,
@@ -83,6 +87,7 @@ class CurvatureOperator(CurvatureOperatorBase):
         self.vectorize = vectorize
         self._flat = flat
         self._compiled = compiled
+        self._fn_arrays = fn_arrays
         self._sharding = sharding
         self._weights = [
             jax.device_put(np.asarray(self._batch_weight(size), dtype=flat.dtype), flat.device)
@@ -90,6 +95,10 @@ class CurvatureOperator(CurvatureOperatorBase):
         ]
         self._loss_total: float | None = None
         self.num_traces = 0
+        # JAX arrays are immutable: the zeros every product starts from are made once (the
+        # status, and the accumulator of a single vector), saving two dispatches a product.
+        self._zero_status = self._new_status()
+        self._zero_column: jax.Array | None = None
 
     # ---- description -----------------------------------------------------------
     @property
@@ -137,7 +146,9 @@ class CurvatureOperator(CurvatureOperatorBase):
         acc = jnp.zeros(self.num_params, dtype=self.dtype, device=self.device)
         status = self._new_status()
         for (index, inputs, targets, _), weight in zip(self._batches, self._weights, strict=True):
-            acc, status = self._compiled.value_and_grad(acc, status, index, weight, self._flat.theta, inputs, targets)
+            acc, status = self._compiled.value_and_grad(
+                acc, status, index, weight, self._flat.theta, self._fn_arrays, inputs, targets
+            )
         losses = self._check_status(status, "gradient")
         self._gbar = acc
         self._loss_total = float(np.dot(losses, self.batch_sizes))
@@ -180,7 +191,15 @@ class CurvatureOperator(CurvatureOperatorBase):
         """Nothing more to check: every batch's contribution was checked in its pass (a row of
         the status, which names the batch), without another transfer to the host."""
 
+    def _matvec(self, x: jax.Array) -> jax.Array:
+        # reshape, not x[:, None] and y[:, 0]: NumPy-style indexing costs twice the dispatch.
+        return self._matmat(x.reshape(-1, 1)).reshape(-1)
+
     def _data_product(self, x: jax.Array) -> jax.Array:
+        if not x.committed:
+            # XLA compiles the product again for an uncommitted input (jnp.ones(...)) after a
+            # committed one (the algorithms' vectors): place it, so both share one compilation.
+            x = jax.device_put(x, self.device)
         b = x.shape[1]
         if self.vectorize or b <= MAX_UNROLL:
             return self._pass(x)
@@ -190,11 +209,18 @@ class CurvatureOperator(CurvatureOperatorBase):
     def _pass(self, x: jax.Array) -> jax.Array:
         """One pass over the data for the block ``x``: ``Σ_b (n_b/N) A_b x``."""
         b = x.shape[1]
-        acc = jnp.zeros_like(x)
-        status = self._new_status()
+        if b == 1:
+            if self._zero_column is None:
+                self._zero_column = jnp.zeros_like(x)
+            acc = self._zero_column
+        else:
+            acc = jnp.zeros_like(x)
+        status = self._zero_status
         traces = self._compiled.traces
         for (index, inputs, targets, _), weight in zip(self._batches, self._weights, strict=True):
-            acc, status = self._compiled.step(acc, status, index, weight, self._flat.theta, inputs, targets, x)
+            acc, status = self._compiled.step(
+                acc, status, index, weight, self._flat.theta, self._fn_arrays, inputs, targets, x
+            )
             self.num_forward_passes += 1
             self.num_vector_passes += b
         self.num_traces += self._compiled.traces - traces

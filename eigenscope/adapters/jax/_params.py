@@ -13,6 +13,7 @@ from jax.flatten_util import ravel_pytree
 
 from ... import backends
 from ._compile import Structure
+from ._state import non_array_hint
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,7 @@ def flatten_params(params: Any) -> FlatParams:
     for path, leaf in leaves:
         where = jax.tree_util.keystr(path) or "<root>"
         if not isinstance(leaf, (jax.Array, np.ndarray)):
-            raise TypeError(
-                f"params leaf {where} is a {type(leaf).__name__}, not an array; keep only the arrays to "
-                "differentiate in params (Equinox: eqx.partition(model, eqx.is_inexact_array))"
-            )
+            raise TypeError(f"params leaf {where} is a {type(leaf).__name__}, not an array; {non_array_hint(params)}")
         if not jnp.issubdtype(leaf.dtype, jnp.floating):
             raise TypeError(
                 f"params leaf {where} has dtype {leaf.dtype}; only floating-point leaves can be "

@@ -16,6 +16,7 @@ from ._operator import CurvatureOperator
 from ._options import JaxOptions
 from ._params import FlatParams, flatten_params
 from ._sharding import resolve_mesh
+from ._state import check_concrete, check_trainable
 
 
 def check_callable(fn: Any, name: str, signature: str) -> None:
@@ -41,14 +42,18 @@ def check_scalar(out: Any, what: str) -> None:
 class Setup:
     """Parameters and data, validated once, and the operator built from them."""
 
-    def __init__(self, params: Any, data: Iterable[Any], options: JaxOptions) -> None:
+    def __init__(self, params: Any, data: Iterable[Any], options: JaxOptions, who: str) -> None:
+        check_concrete(params, who)
+        check_trainable(params, options.allow_state)
         self.options = options
         self.sharding = resolve_mesh(options.mesh, options.data_axis)
         self.flat: FlatParams = flatten_params(params)
         if self.sharding is not None:
             # Replicated parameters: every device holds θ and the operator's vectors.
             self.flat = dataclasses.replace(self.flat, theta=jax.device_put(self.flat.theta, self.sharding.replicated))
-        self.batches = Batches(data, device=self.flat.device, dtype=self.flat.dtype, sharding=self.sharding)
+        self.batches = Batches(
+            data, device=self.flat.device, dtype=self.flat.dtype, sharding=self.sharding, fmt=options.batch_format
+        )
         # Measured on CPU (benchmarks/bench_jax_adapters.py): unrolled beats vmap there.
         self.vectorize = options.resolve_vectorize(all(d.platform != "cpu" for d in self.flat.theta.devices()))
 
@@ -60,9 +65,12 @@ class Setup:
     def operator(self, kind: str, fns: tuple[Any, ...], details: dict[str, Any] | None = None) -> CurvatureOperator:
         """The operator of ``kind`` (a name of :data:`eigenscope.adapters.KINDS`) for ``fns``."""
         options = self.options
+        shared, arrays = compiled(kind, options.per, fns, self.flat.structure, self.vectorize, options.compiler_options)
+        place = self.flat.device if self.sharding is None else self.sharding.replicated
         return CurvatureOperator(
             kind=kind,
-            compiled=compiled(kind, options.per, fns, self.flat.structure, self.vectorize, options.compiler_options),
+            compiled=shared,
+            fn_arrays=tuple(jax.device_put(a, place) for a in arrays),
             flat=self.flat,
             batches=self.batches,
             options=options,
@@ -77,11 +85,12 @@ def check_per_sample(op: CurvatureOperator, source: str, setup: Setup) -> None:
     inputs, targets = setup.batches.first()
     check = op._compiled.per_sample_and_mean
     n = setup.batches.batch_sizes[0]
-    shape = jax.eval_shape(check, setup.flat.theta, inputs, targets)[0]
+    arrays = op._fn_arrays
+    shape = jax.eval_shape(check, setup.flat.theta, arrays, inputs, targets)[0]
     if not isinstance(shape, jax.ShapeDtypeStruct) or shape.shape != (n,):
         got = shape.shape if isinstance(shape, jax.ShapeDtypeStruct) else type(shape).__name__
         raise ValueError(f"per-sample losses ({source}) have shape {got}, expected ({n},) on batch 0")
-    values, value = jax.device_get(check(setup.flat.theta, inputs, targets))
+    values, value = jax.device_get(check(setup.flat.theta, arrays, inputs, targets))
     mean, value = float(np.mean(values)), float(value)
     if not np.isfinite(value):
         raise FloatingPointError(f"the loss of batch 0 is {value}")
