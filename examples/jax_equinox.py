@@ -1,13 +1,11 @@
 """Curvature spectra of an Equinox model with eigenscope.
 
-The wrapper is three lines: partition the model into its floating-point arrays (the
-parameters) and the rest, and combine them back inside a pure ``model_fn(params, inputs)``.
-Equinox modules act on one sample, so ``model_fn`` maps the model over the batch::
+``ejx.equinox_loss`` and ``ejx.equinox_model`` partition the model into its floating-point
+arrays (the parameters) and the rest (``eqx.partition``), and map the one-sample module over
+the batch; a stateful model's ``eqx.nn.State`` goes in ``state=`` and is never written back::
 
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-
-    def model_fn(params, x):
-        return jax.vmap(eqx.combine(params, static))(x)
+    loss_fn, params = ejx.equinox_loss(model, mse)
+    model_fn, params = ejx.equinox_model(model)
 
 Run with ``python examples/jax_equinox.py`` (needs ``equinox``).
 """
@@ -45,14 +43,9 @@ def main(**options: Any) -> dict[str, Any]:
     model = eqx.nn.MLP(in_size=8, out_size=2, width_size=16, depth=2, activation=jnp.tanh, key=jax.random.key(0))
     data = make_data()
 
-    # The Equinox wrapper: pure functions of the parameter pytree.
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-
-    def model_fn(params: Any, x: jax.Array) -> jax.Array:
-        return jax.vmap(eqx.combine(params, static))(x)
-
-    def loss_fn(params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
-        return mse(model_fn(params, x), y)
+    # Pure functions of the parameter pytree (the model's floating-point arrays).
+    loss_fn, params = ejx.equinox_loss(model, mse)
+    model_fn, _ = ejx.equinox_model(model)
 
     hessian = ejx.hessian(loss_fn, params, data, **options)
     ends = es.eigsh(hessian, k=4, which="BE", seed=0)  # two from the top, two from the bottom

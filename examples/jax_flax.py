@@ -1,13 +1,11 @@
 """Curvature spectra of a Flax NNX model with eigenscope.
 
-The wrapper is three lines: split the model into its graph and its parameters, and merge
-them back inside a pure ``model_fn(params, inputs)``. eigenscope then differentiates with
-respect to ``params`` (an ``nnx.State`` pytree)::
+``ejx.nnx_loss`` and ``ejx.nnx_model`` split the model into its parameters (an ``nnx.State``
+pytree, what eigenscope differentiates) and the rest, held fixed; BatchNorm statistics and
+RNG state are never written back, and train-mode dropout takes an explicit ``key=``::
 
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-
-    def model_fn(params, x):
-        return nnx.merge(graphdef, params, rest)(x)
+    loss_fn, params = ejx.nnx_loss(model, cross_entropy)
+    model_fn, params = ejx.nnx_model(model)
 
 Run with ``python examples/jax_flax.py`` (needs ``flax``).
 """
@@ -58,14 +56,9 @@ def main(**options: Any) -> dict[str, Any]:
     model = MLP((10, 16, 16, 3), rngs=nnx.Rngs(0))
     data = make_data()
 
-    # The Flax wrapper: pure functions of the parameter pytree.
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-
-    def model_fn(params: nnx.State, x: jax.Array) -> jax.Array:
-        return nnx.merge(graphdef, params, rest)(x)
-
-    def loss_fn(params: nnx.State, x: jax.Array, y: jax.Array) -> jax.Array:
-        return cross_entropy(model_fn(params, x), y)
+    # Pure functions of the parameter pytree; the rest of the model's state is held fixed.
+    loss_fn, params = ejx.nnx_loss(model, cross_entropy)
+    model_fn, _ = ejx.nnx_model(model)
 
     hessian = ejx.hessian(loss_fn, params, data, **options)
     top = es.eigsh(hessian, k=3, seed=0)
