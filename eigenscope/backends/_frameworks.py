@@ -144,9 +144,6 @@ class NumpyFramework(Framework):
 
     name = "numpy"
 
-    def to_host(self, x: Array) -> np.ndarray:
-        return np.asarray(x)
-
     def from_host(self, a: np.ndarray, *, dtype: Any, device: Any) -> Array:
         return np.asarray(a, dtype=dtype)
 
