@@ -17,6 +17,7 @@ from ._algebra import (
     transpose,
 )
 from ._base import LinearOperator, SupportsMatmat
+from ._budget import Plan, current_plan, planned_products
 from ._checks import check_operand, check_shape
 from ._operators import (
     CallableOperator,
@@ -37,6 +38,7 @@ __all__ = [
     "IdentityOperator",
     "LinearOperator",
     "LowRankOperator",
+    "Plan",
     "ProductOperator",
     "ScaledOperator",
     "ScipyOperator",
@@ -50,7 +52,9 @@ __all__ = [
     "check_operand",
     "check_shape",
     "compose",
+    "current_plan",
     "deflate",
+    "planned_products",
     "scale",
     "shift",
     "transpose",

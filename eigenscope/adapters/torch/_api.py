@@ -37,7 +37,7 @@ def hessian(
     params: ParamsArg = None,
     mode: Mode = "auto",
     vectorize: bool | Literal["auto"] = "auto",
-    cache_graphs: bool | Literal["auto"] = False,
+    cache_graphs: bool | Literal["auto"] = "auto",
     max_cache_bytes: int | None = None,
     stream: bool = False,
     blocks: BlocksArg = None,
@@ -48,6 +48,7 @@ def hessian(
     forward: ForwardArg = None,
     output: OutputArg = None,
     dropout: Literal["on", "off"] = "on",
+    compile: bool | Literal["auto"] = "auto",
 ) -> CurvatureOperator:
     """The Hessian of the mean loss over all the data, ``H = Σ_b (n_b/N) ∇²L_b(θ)``.
 
@@ -76,7 +77,7 @@ def ggn(
     loss_hessian: Literal["auto", "cross_entropy", "mse", "bce", "causal_lm", "autodiff"] = "auto",
     mode: Mode = "auto",
     vectorize: bool | Literal["auto"] = "auto",
-    cache_graphs: bool | Literal["auto"] = False,
+    cache_graphs: bool | Literal["auto"] = "auto",
     max_cache_bytes: int | None = None,
     stream: bool = False,
     blocks: BlocksArg = None,
@@ -87,6 +88,7 @@ def ggn(
     forward: ForwardArg = None,
     output: OutputArg = None,
     dropout: Literal["on", "off"] = "on",
+    compile: bool | Literal["auto"] = "auto",
 ) -> CurvatureOperator:
     """The generalised Gauss-Newton matrix ``G = Σ_b (n_b/N) J_bᵀ H_ℓ,b J_b``.
 
@@ -146,7 +148,7 @@ def gradient_covariance(
     per_sample_loss: LossFn | None = None,
     mode: Mode = "auto",
     vectorize: bool | Literal["auto"] = "auto",
-    cache_graphs: bool | Literal["auto"] = False,
+    cache_graphs: bool | Literal["auto"] = "auto",
     max_cache_bytes: int | None = None,
     stream: bool = False,
     blocks: BlocksArg = None,
@@ -157,6 +159,7 @@ def gradient_covariance(
     forward: ForwardArg = None,
     output: OutputArg = None,
     dropout: Literal["on", "off"] = "on",
+    compile: bool | Literal["auto"] = "auto",
 ) -> CurvatureOperator:
     """The second moment of per-sample or per-batch gradients, optionally centred.
 

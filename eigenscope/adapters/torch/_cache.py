@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -71,3 +72,64 @@ def default_budget(device: torch.device) -> int:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2)
     except (ValueError, OSError, AttributeError):
         return 1 << 30
+
+
+def _leaf_tensors(obj: Any) -> list[torch.Tensor]:
+    out: list[torch.Tensor] = []
+    if isinstance(obj, torch.Tensor):
+        out.append(obj)
+    elif isinstance(obj, Mapping):
+        for v in obj.values():
+            out.extend(_leaf_tensors(v))
+    elif isinstance(obj, (tuple, list)):
+        for v in obj:
+            out.extend(_leaf_tensors(v))
+    return out
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """Batch 0's state (``None`` when the cache is not kept), its batch index, the estimated
+    bytes of the whole cache and the budget it was checked against."""
+
+    state: Any
+    index: int
+    cache_bytes: int
+    budget: int
+
+
+def first_cache_entry(
+    kernel: Any,
+    params: list[torch.Tensor],
+    batches: Any,
+    watched: list[torch.Tensor],
+    *,
+    how: bool | str,
+    budget: int | None,
+    num_batches: int,
+    num_samples: int,
+) -> CacheEntry:
+    """Build batch 0's state, measure what it keeps alive, and estimate the whole cache:
+    kept if it fits ``budget`` (``None``: :func:`default_budget`); over it, ``how=True``
+    raises ``ValueError`` and ``"auto"`` returns no state. Costs one forward pass and the
+    kernel's first-order pass on batch 0."""
+    index, inputs, targets, size = next(iter(batches))
+    exclude = [*watched, *_leaf_tensors(inputs), *_leaf_tensors(targets)]
+    with torch.enable_grad():
+        state, nbytes = measure_build(
+            lambda: kernel.build(params, inputs, targets, index), exclude, keeps_graph=kernel.keeps_graph
+        )
+    device = params[0].device
+    # Graph memory grows with the samples, the gradient-sized tensors with the batches.
+    cache_bytes = int(nbytes * max(num_batches, num_samples / size))
+    limit = default_budget(device) if budget is None else int(budget)
+    if cache_bytes > limit:
+        if how == "auto":
+            return CacheEntry(None, index, cache_bytes, limit)
+        raise ValueError(
+            f"cache_graphs=True would keep about {cache_bytes / 2**20:.1f} MiB of graphs "
+            f"({nbytes / 2**20:.1f} MiB for batch 0 of {size} samples), over the budget max_cache_bytes="
+            f"{limit / 2**20:.1f} MiB; raise max_cache_bytes, use cache_graphs='auto' (falls back to "
+            "rebuilding the graphs at every product) or cache_graphs=False"
+        )
+    return CacheEntry(state, index, cache_bytes, limit)

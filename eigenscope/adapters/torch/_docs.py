@@ -86,6 +86,19 @@ PARAMETERS = {
         ``True`` raises ``ValueError`` and ``"auto"`` falls back to not caching. Graphs
         are rebuilt automatically when a parameter or buffer is written in place.
         """,
+    "compile": """
+        Run each batch's product through ``torch.compile`` (one pure ``torch.func``
+        function of the parameters, the batch and a vector, compiled for batch 0's shapes;
+        batches of other shapes run eagerly). Before its first use the compiled product is
+        checked against the eager one on batch 0 (relative difference ≤ 10·√ε of the
+        dtype); a compile failure or a mismatch turns it off with one warning. ``True``:
+        compile at the first product. ``"auto"``: compile only when the running algorithm
+        announced enough products to pay the compile time back — with a warm on-disk
+        compile cache (an earlier run compiled this product) when the predicted saving is
+        ≥ 1.5 × the compile time measured then; with a cold one only when the planned
+        products would take about half an hour eagerly. ``compile_seconds``,
+        ``compiled`` and ``compile_reason`` say what happened. Not for stochastic models.
+        """,
     "max_cache_bytes": """
         The budget for the cache; ``None`` is half the free memory of the device (GPU) or
         half the host's available memory (CPU).

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -77,26 +78,44 @@ def call_model(
     in eval mode. The fused kernels have no second derivative and no forward-mode rule,
     which the curvature products need. Cost: one forward pass.
     """
+    no_cache = forward is None and use_cache is not True and _takes_use_cache(model)
+    module, state, args, kwargs = _call_arguments(model, state, inputs, forward, no_cache)
+    with unfused_attention():
+        return functional_call(module, state, args, kwargs, strict=False)
+
+
+def _call_arguments(
+    model: nn.Module,
+    state: dict[str, Any],
+    inputs: Any,
+    forward: Callable[[nn.Module, Any], Any] | None,
+    no_cache: bool,
+) -> tuple[nn.Module, dict[str, Any], tuple[Any, ...], dict[str, Any] | None]:
+    """The module, state, positional and keyword arguments of :func:`call_model`'s call;
+    ``no_cache`` adds ``use_cache=False`` unless the inputs set it."""
     if forward is not None:
-        module: nn.Module = _Forward(model, forward)
-        state = {f"m.{k}": v for k, v in state.items()}
-        args: tuple[Any, ...] = (inputs,)
-        kwargs: dict[str, Any] | None = None
+        return _Forward(model, forward), {f"m.{k}": v for k, v in state.items()}, (inputs,), None
+    if isinstance(inputs, Mapping):
+        args, kwargs = (), dict(inputs)
+    elif isinstance(inputs, (tuple, list)):
+        args, kwargs = tuple(inputs), {}
     else:
-        module = model
-        if isinstance(inputs, Mapping):
-            args, kwargs = (), dict(inputs)
-        elif isinstance(inputs, (tuple, list)):
-            args, kwargs = tuple(inputs), {}
-        else:
-            args, kwargs = (inputs,), {}
-        if use_cache is not True and _takes_use_cache(model) and "use_cache" not in kwargs:
-            kwargs["use_cache"] = False
+        args, kwargs = (inputs,), {}
+    if no_cache and "use_cache" not in kwargs:
+        kwargs["use_cache"] = False
+    return model, state, args, kwargs or None
+
+
+@contextmanager
+def unfused_attention() -> Iterator[None]:
+    """Attention without fused kernels inside the block: the "math" kernel of
+    ``scaled_dot_product_attention`` and no fast path of ``nn.MultiheadAttention``. The
+    fused kernels have no second derivative and no forward-mode rule."""
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
         with sdpa_kernel([SDPBackend.MATH]):
-            return functional_call(module, state, args, kwargs or None, strict=False)
+            yield
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
 
@@ -151,6 +170,8 @@ class FunctionalModel:
         self._frozen = {k: p for k, p in model.named_parameters() if k not in chosen}
         self._buffers = call_buffers(model)
         self._quiet = dropout_settings(model) if dropout == "off" else []
+        # Read once: inspecting the signature inside a compiled function would break its graph.
+        self._no_cache = forward is None and _takes_use_cache(model)
 
     def _state(self, params: Sequence[torch.Tensor]) -> dict[str, Any]:
         state: dict[str, Any] = {k: p.detach() for k, p in self._frozen.items()}
@@ -173,6 +194,32 @@ class FunctionalModel:
         if self.loss_fn is None:
             return own_loss(self.raw_outputs(params, inputs))
         return self.loss_fn(self.outputs(params, inputs), targets)
+
+    # ---- for torch.compile: the same calls, with the settings entered by the caller ----
+    @contextmanager
+    def calling(self) -> Iterator[None]:
+        """The settings :meth:`raw_outputs` enters at every call (dropout off if asked,
+        unfused attention), entered once around calls of the ``traced_*`` methods."""
+        with without_dropout(self._quiet), unfused_attention():
+            yield
+
+    def traced_outputs(self, params: Sequence[torch.Tensor], inputs: Any) -> Any:
+        """:meth:`outputs` without entering :meth:`calling`'s settings (which a compiled
+        function cannot change while it runs): call it inside ``calling()``."""
+        module, state, args, kwargs = _call_arguments(
+            self.model, self._state(params), inputs, self.forward, self._no_cache
+        )
+        raw = functional_call(module, state, args, kwargs, strict=False)
+        return raw if self.select is None else self.select(raw)
+
+    def traced_loss(self, params: Sequence[torch.Tensor], inputs: Any, targets: Any) -> torch.Tensor:
+        """:meth:`loss` without entering :meth:`calling`'s settings (see :meth:`traced_outputs`)."""
+        if self.loss_fn is None:
+            module, state, args, kwargs = _call_arguments(
+                self.model, self._state(params), inputs, self.forward, self._no_cache
+            )
+            return own_loss(functional_call(module, state, args, kwargs, strict=False))
+        return self.loss_fn(self.traced_outputs(params, inputs), targets)
 
 
 def leaves(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:

@@ -19,10 +19,11 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.func import grad as func_grad
 from torch.func import jvp, vjp, vmap
 
 from ._functional import FunctionalModel, ensure_forward_ad, grad, leaves
-from ._kernel import Kernel, check_loss, stack_columns
+from ._kernel import Kernel, ProductFn, check_loss, stack_columns
 from ._losses import LossFn, output_hessian_closed_form
 
 
@@ -66,6 +67,36 @@ class OutputHessian:
 
         return autodiff
 
+    def traced(self, outputs: torch.Tensor, targets: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``u -> H_ℓ u`` as :meth:`build` forms it, without its checks, for a compiled product."""
+        closed = (
+            None if self.kind is None else output_hessian_closed_form(self.kind, outputs, targets, self.ignore_index)
+        )
+        if closed is not None:
+            return closed
+        o = outputs.detach()
+
+        def autodiff(u: torch.Tensor) -> torch.Tensor:
+            return vmap(lambda w: jvp(func_grad(lambda t: self.loss_fn(t, targets)), (o,), (w,))[1])(u)
+
+        return autodiff
+
+
+def ggn_product(fmodel: FunctionalModel, hessian: OutputHessian) -> ProductFn:
+    """``(θ, x, y, v) -> (Jᵀ H_ℓ J v, L(θ))`` with ``torch.func``: ``J v`` by ``jvp``,
+    ``Jᵀ`` by ``vjp``."""
+
+    def product(theta: list[torch.Tensor], inputs: Any, targets: Any, v: list[torch.Tensor]) -> Any:
+        def f(th: list[torch.Tensor]) -> torch.Tensor:
+            return _require_tensor(fmodel.traced_outputs(th, inputs))
+
+        out, vjp_fn = vjp(f, theta)
+        _, jv = jvp(f, (theta,), (v,))
+        u = hessian.traced(out, targets)(jv[None])[0]
+        return list(vjp_fn(u)[0]), hessian.loss_fn(out.detach(), targets)
+
+    return product
+
 
 class GGNRevRev(Kernel):
     """State = (θ, outputs, dummy cotangent u, Jᵀu with its graph, H_ℓ)."""
@@ -84,6 +115,9 @@ class GGNRevRev(Kernel):
         u = torch.zeros_like(out, requires_grad=True)
         jt_u = grad([out], theta, [u], retain_graph=True, create_graph=True)
         return theta, out, u, jt_u, h
+
+    def functional(self) -> ProductFn:
+        return ggn_product(self.fmodel, self.hessian)
 
     def _batched(self, state: Any, vs: list[torch.Tensor]) -> list[torch.Tensor]:
         theta, out, u, jt_u, h = state
@@ -120,6 +154,9 @@ class GGNFwdRev(Kernel):
 
         out, vjp_fn = vjp(f, theta)
         return theta, f, vjp_fn, self.hessian.build(out, targets, index)
+
+    def functional(self) -> ProductFn:
+        return ggn_product(self.fmodel, self.hessian)
 
     def _batched(self, state: Any, vs: list[torch.Tensor]) -> list[torch.Tensor]:
         theta, f, vjp_fn, h = state

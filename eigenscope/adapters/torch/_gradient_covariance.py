@@ -22,8 +22,22 @@ import torch
 from torch.func import jvp, vjp, vmap
 
 from ._functional import FunctionalModel, ensure_forward_ad, grad, leaves
-from ._kernel import Kernel, check_loss, stack_columns
+from ._kernel import Kernel, ProductFn, check_loss, stack_columns
 from ._losses import LossFn
+
+
+def sample_product(fmodel: FunctionalModel, per_sample: LossFn) -> ProductFn:
+    """``(θ, x, y, v) -> (Jᵀ(J v)/n_b, mean loss)`` with ``torch.func`` (``jvp``, ``vjp``)."""
+
+    def product(theta: list[torch.Tensor], inputs: Any, targets: Any, v: list[torch.Tensor]) -> Any:
+        def f(th: list[torch.Tensor]) -> torch.Tensor:
+            return per_sample(fmodel.traced_outputs(th, inputs), targets)
+
+        losses, vjp_fn = vjp(f, theta)
+        _, jv = jvp(f, (theta,), (v,))
+        return list(vjp_fn(jv / losses.shape[0])[0]), losses.detach().mean()
+
+    return product
 
 
 class SampleRevRev(Kernel):
@@ -43,6 +57,9 @@ class SampleRevRev(Kernel):
         u = torch.zeros_like(losses, requires_grad=True)
         jt_u = grad([losses], theta, [u], retain_graph=True, create_graph=True)
         return theta, losses, u, jt_u
+
+    def functional(self) -> ProductFn:
+        return sample_product(self.fmodel, self.per_sample)
 
     def _batched(self, state: Any, vs: list[torch.Tensor]) -> list[torch.Tensor]:
         theta, losses, u, jt_u = state
@@ -80,6 +97,9 @@ class SampleFwdRev(Kernel):
         losses, vjp_fn = vjp(f, theta)
         check_loss(losses.mean(), index)
         return theta, f, vjp_fn, losses.shape[0]
+
+    def functional(self) -> ProductFn:
+        return sample_product(self.fmodel, self.per_sample)
 
     def _batched(self, state: Any, vs: list[torch.Tensor]) -> list[torch.Tensor]:
         theta, f, vjp_fn, n_b = state

@@ -18,10 +18,24 @@ from typing import Any
 
 import torch
 from torch.func import grad as func_grad
-from torch.func import jvp, vmap
+from torch.func import grad_and_value, jvp, vmap
 
 from ._functional import FunctionalModel, ensure_forward_ad, grad, leaves
-from ._kernel import Kernel, check_loss, stack_columns
+from ._kernel import Kernel, ProductFn, check_loss, stack_columns
+
+
+def hessian_product(fmodel: FunctionalModel) -> ProductFn:
+    """``(θ, x, y, v) -> (∇²L(θ) v, L(θ))`` as ``∇_θ⟨∇L(θ), v⟩`` with ``torch.func``
+    (reverse over reverse: measured faster to compile and to run than ``jvp`` of ``grad``)."""
+
+    def product(theta: list[torch.Tensor], inputs: Any, targets: Any, v: list[torch.Tensor]) -> Any:
+        def directional(th: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+            g, loss = grad_and_value(lambda t: fmodel.traced_loss(t, inputs, targets))(th)
+            return sum((gi * vi).sum() for gi, vi in zip(g, v, strict=True)), loss
+
+        return func_grad(directional, has_aux=True)(theta)
+
+    return product
 
 
 class HessianRevRev(Kernel):
@@ -39,6 +53,9 @@ class HessianRevRev(Kernel):
         check_loss(loss, index)
         g = grad([loss], theta, [torch.ones_like(loss)], retain_graph=True, create_graph=True)
         return theta, g
+
+    def functional(self) -> ProductFn:
+        return hessian_product(self.fmodel)
 
     def _batched(self, state: Any, vs: list[torch.Tensor]) -> list[torch.Tensor]:
         theta, g = state
@@ -67,6 +84,9 @@ class HessianFwdRev(Kernel):
             return value, value.detach()
 
         return [p.detach() for p in params], func_grad(loss, has_aux=True), index
+
+    def functional(self) -> ProductFn:
+        return hessian_product(self.fmodel)
 
     @staticmethod
     def _hvp(state: Any, v: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:

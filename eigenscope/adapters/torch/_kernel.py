@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
+
+ProductFn = Callable[[list[torch.Tensor], Any, Any, list[torch.Tensor]], tuple[list[torch.Tensor], torch.Tensor]]
 
 
 class Kernel:
@@ -31,6 +34,14 @@ class Kernel:
     def build(self, params: list[torch.Tensor], inputs: Any, targets: Any, index: int) -> Any:
         """Forward (+ first-order) pass of batch ``index`` at parameters ``params``."""
         raise NotImplementedError
+
+    def functional(self) -> ProductFn | None:
+        """The batch product as one pure function ``(θ, inputs, targets, v) -> (M_b v, L_b)``
+        (``v`` and ``M_b v`` one tensor per parameter, one vector; ``L_b`` the batch's loss
+        for the finiteness check), built from ``torch.func`` transforms and the model's
+        ``traced_*`` calls so that ``torch.compile`` can capture it whole; ``None`` when
+        the kind has none worth compiling. Called inside ``FunctionalModel.calling()``."""
+        return None
 
     def apply(self, state: Any, vs: list[torch.Tensor], *, keep: bool) -> list[torch.Tensor]:
         """The batch operator times a block: ``vs`` holds one ``(b, *shape)`` tensor per

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from functools import partial
 from typing import Any
 
 import torch
@@ -10,7 +11,8 @@ from torch import nn
 
 from ... import backends
 from .._operator import CurvatureOperatorBase
-from ._cache import default_budget, measure_build
+from ._cache import first_cache_entry
+from ._compiled import CompiledProduct, CompileReport, compile_signature
 from ._data import Batches
 from ._distributed import Communicator
 from ._functional import FunctionalModel, grad, leaves
@@ -22,7 +24,7 @@ from ._params import ParamSpec
 _XP = backends.resolve_namespace(torch)
 
 
-class CurvatureOperator(CurvatureOperatorBase):
+class CurvatureOperator(CompileReport, CurvatureOperatorBase):
     """A curvature matrix of a PyTorch model over a data set, as an eigenscope operator.
 
     The matrix, its weighting of the batches, the counters and the attributes shared with
@@ -59,6 +61,9 @@ class CurvatureOperator(CurvatureOperatorBase):
         Whether first-order graphs are kept between products; ``cache_bytes`` is the
         estimated memory of the full cache (set whenever caching was asked for) and
         ``max_cache_bytes`` the budget it was checked against.
+    compile, compiled, compile_seconds, compile_reason
+        ``compile=`` as given, whether products now run compiled, the seconds spent
+        compiling, and why they run eagerly when they do (see :func:`hessian`).
     num_allreduces : int
         Collectives over the process group (one per product or block; 0 without a group).
     allreduce_seconds : float
@@ -101,18 +106,17 @@ class CurvatureOperator(CurvatureOperatorBase):
         self._cache: dict[int, Any] = {}
         self._versions_seen = self._versions()
         self.blocks = blocks
-        self._block_index = None
-        if blocks is not None:
-            slices = spec.slices
-            self._block_index = [
-                torch.cat([torch.arange(slices[p].start, slices[p].stop, device=spec.device) for p in names])
-                for names in blocks.values()
-            ]
+        self._block_index = None if blocks is None else spec.block_indices(blocks.values())
         self.cache_bytes: int | None = None
         self.max_cache_bytes = options.max_cache_bytes
         self.cache_graphs = False
         if options.cache_graphs:
             self._start_cache(options.cache_graphs)
+        how = options.compile
+        if how == "auto" and (options.allow_stochastic or spec.device.type == "meta"):
+            how = False  # random products cannot be checked against eager ones
+        signature = compile_signature(kernel, model, fmodel.loss_fn, spec)
+        self._compiled = CompiledProduct(kernel, fmodel, how=how, signature=signature)
 
     # ---- description -----------------------------------------------------------
     @property
@@ -297,34 +301,28 @@ class CurvatureOperator(CurvatureOperatorBase):
         super().clear_cache()
 
     def _start_cache(self, how: bool | str) -> None:
-        """Build batch 0's state, measure what it keeps alive, and keep it if the whole
-        cache fits the budget (``how=True`` raises otherwise, ``"auto"`` falls back)."""
+        """Keep batch 0's state if the whole cache fits the budget (see :func:`first_cache_entry`)."""
+        if how == "auto" and (not self._kernel.cacheable or self._batches.stream):
+            # Nothing to reuse (fwd-rev), or data too large to keep on the device (stream=True):
+            # keeping every batch's activations would defeat the reason for streaming.
+            return
         if not self._kernel.cacheable:
             raise ValueError(f"cache_graphs needs mode='rev-rev' (mode={self.mode!r} keeps no reusable graph)")
-        index, inputs, targets, size = next(iter(self._batches))
-        exclude = [*self._watched, *_leaf_tensors(inputs), *_leaf_tensors(targets)]
-        with torch.enable_grad():
-            state, nbytes = measure_build(
-                lambda: self._kernel.build(self._params, inputs, targets, index),
-                exclude,
-                keeps_graph=self._kernel.keeps_graph,
-            )
+        entry = first_cache_entry(
+            self._kernel,
+            self._params,
+            self._batches,
+            self._watched,
+            how=how,
+            budget=self.max_cache_bytes,
+            num_batches=self.num_batches,
+            num_samples=self.num_local_samples,
+        )
         self.num_forward_passes += 1
-        # Graph memory grows with the samples, the gradient-sized tensors with the batches.
-        self.cache_bytes = int(nbytes * max(self.num_batches, self.num_local_samples / size))
-        budget = default_budget(self.device) if self.max_cache_bytes is None else int(self.max_cache_bytes)
-        self.max_cache_bytes = budget
-        if self.cache_bytes > budget:
-            if how == "auto":
-                return
-            raise ValueError(
-                f"cache_graphs=True would keep about {self.cache_bytes / 2**20:.1f} MiB of graphs "
-                f"({nbytes / 2**20:.1f} MiB for batch 0 of {size} samples), over the budget max_cache_bytes="
-                f"{budget / 2**20:.1f} MiB; raise max_cache_bytes, use cache_graphs='auto' (falls back to "
-                "rebuilding the graphs at every product) or cache_graphs=False"
-            )
-        self.cache_graphs = True
-        self._cache[index] = state
+        self.cache_bytes, self.max_cache_bytes = entry.cache_bytes, entry.budget
+        if entry.state is not None:
+            self.cache_graphs = True
+            self._cache[entry.index] = entry.state
 
     # ---- products -------------------------------------------------------------------
     def _matmat(self, x: torch.Tensor) -> torch.Tensor:
@@ -362,33 +360,41 @@ class CurvatureOperator(CurvatureOperatorBase):
     def _sum_over_batches(self, x: torch.Tensor) -> torch.Tensor:
         self._refresh()
         vs = self.spec.split_block(x)
-        keep = self.cache_graphs
+        b = x.shape[1]
+        compiled = self._compiled.wanted(b, self._first_batch)
+        start = time.perf_counter()
         y = None
         for index, inputs, targets, size in self._batches:
-            state = self._cache.get(index) if keep else None
-            if state is None:
-                state = self._kernel.build(self._params, inputs, targets, index)
-                self.num_forward_passes += 1
-                if keep:
-                    self._cache[index] = state
-            part = self.spec.join_block(self._kernel.apply(state, vs, keep=keep))
-            self.num_vector_passes += x.shape[1]
+            parts = None
+            if compiled and self._compiled.matches(inputs, targets):
+                parts = self._compiled.apply(
+                    self._params, inputs, targets, vs, index, partial(self._eager_batch, index, inputs, targets)
+                )
+                self.num_forward_passes += b if parts is not None else 0
+            if parts is None:
+                parts = self._eager_batch(index, inputs, targets, vs)
+            part = self.spec.join_block(parts)
+            self.num_vector_passes += b
             if y is None:
                 y = part.mul_(self._batch_weight(size))
             else:
                 y.add_(part, alpha=self._batch_weight(size))
-            del state, part
+            del parts, part
+        self._compiled.timed(time.perf_counter() - start, b, compiled and self._compiled.active)
         return y
 
+    def _eager_batch(self, index: int, inputs: Any, targets: Any, vs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Batch ``index``'s operator times the block ``vs`` with the eager kernel (its state
+        from the graph cache, or built now)."""
+        keep = self.cache_graphs
+        state = self._cache.get(index) if keep else None
+        if state is None:
+            state = self._kernel.build(self._params, inputs, targets, index)
+            self.num_forward_passes += 1
+            if keep:
+                self._cache[index] = state
+        return self._kernel.apply(state, vs, keep=keep)
 
-def _leaf_tensors(obj: Any) -> list[torch.Tensor]:
-    out: list[torch.Tensor] = []
-    if isinstance(obj, torch.Tensor):
-        out.append(obj)
-    elif isinstance(obj, Mapping):
-        for v in obj.values():
-            out.extend(_leaf_tensors(v))
-    elif isinstance(obj, (tuple, list)):
-        for v in obj:
-            out.extend(_leaf_tensors(v))
-    return out
+    def _first_batch(self) -> tuple[Any, Any]:
+        _, inputs, targets, _ = next(iter(self._batches))
+        return inputs, targets

@@ -31,7 +31,7 @@ class TorchOptions(CurvatureOptions):
 
     params: ParamsArg = None
     mode: Mode = "auto"
-    cache_graphs: bool | Literal["auto"] = False
+    cache_graphs: bool | Literal["auto"] = "auto"
     max_cache_bytes: int | None = None
     stream: bool = False
     blocks: BlocksArg = None
@@ -41,6 +41,7 @@ class TorchOptions(CurvatureOptions):
     forward: ForwardArg = None
     output: OutputArg = None
     dropout: Literal["on", "off"] = "on"
+    compile: bool | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -49,9 +50,11 @@ class TorchOptions(CurvatureOptions):
             raise ValueError(f"dropout must be 'on' (the model as it is) or 'off', got {self.dropout!r}")
         if self.mode not in ("auto", "rev-rev", "fwd-rev"):
             raise ValueError(f"mode must be 'auto', 'rev-rev' or 'fwd-rev', got {self.mode!r}")
+        if self.compile not in (True, False, "auto"):
+            raise ValueError(f"compile must be True, False or 'auto', got {self.compile!r}")
         if self.cache_graphs not in (True, False, "auto"):
             raise ValueError(f"cache_graphs must be True, False or 'auto', got {self.cache_graphs!r}")
-        if self.mode == "fwd-rev" and self.cache_graphs:
+        if self.mode == "fwd-rev" and self.cache_graphs is True:
             raise ValueError("cache_graphs needs mode='rev-rev': forward-over-reverse keeps no reusable graph")
 
     @property

@@ -48,6 +48,14 @@ class ParamSpec:
     dtype: torch.dtype
     device: torch.device
 
+    def block_indices(self, blocks: Iterable[Iterable[str]]) -> list[torch.Tensor]:
+        """For each block (parameter names), the positions of its entries in the flat vector."""
+        slices = self.slices
+        return [
+            torch.cat([torch.arange(slices[p].start, slices[p].stop, device=self.device) for p in names])
+            for names in blocks
+        ]
+
     @property
     def num_params(self) -> int:
         """Length ``n`` of the flat vector."""
