@@ -91,8 +91,8 @@ def test_file_factory_custom_loss_checkpoint_and_tracking(tmp_path, capsys):
 
 RESULT_KEYS = [
     "command", "training", "train_accuracy", "heldout", "settings", "versions", "device", "model", "data",
-    "matrix", "loss", "gradient_norm", "analysis", "metrics", "compare", "landscape", "tracking", "figures",
-    "num_matvecs", "timings",
+    "matrix", "loss", "gradient_norm", "analysis", "metrics", "compilation", "compare", "landscape", "tracking",
+    "figures", "num_matvecs", "timings",
 ]  # fmt: skip
 
 
@@ -112,6 +112,10 @@ def test_matrix_names_come_from_the_registry_and_gradcov_is_the_old_name(tmp_pat
     assert results["matrix"] == results["settings"]["matrix"] == "gradient_covariance"
     assert results["compare"]["matrix"] == "hessian" and results["analysis"]["bottom"] is None  # PSD: no bottom
     assert "gradient second moment" in stdout
+    # Short runs on a cold compile cache stay eager, and say why.
+    comp = results["compilation"]
+    assert comp["compile"] == "auto" and comp["compiled"] is False and comp["compile_seconds"] == 0.0
+    assert comp["compile_reason"] and "products (compile='auto')" in stdout
     config = tmp_path / "job.toml"
     config.write_text(f'matrix = "ggn"\ncompare = "gradcov"\nout = "{tmp_path / "config"}"\n')
     status, _, stderr = _run([*model, "--config", str(config)], capsys)

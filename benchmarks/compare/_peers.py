@@ -82,7 +82,7 @@ def eigenscope_operator(setup: Setup, meter: Meter, **overrides: Any) -> es.Line
 
 
 def eigenscope_eigsh(
-    setup: Setup, meter: Meter, *, k: int, which: str, tol: float, seed: int, method: str = "lanczos", **kw: Any
+    setup: Setup, meter: Meter, *, k: int, which: str, tol: float, seed: int, method: str = "auto", **kw: Any
 ) -> dict[str, Any]:
     H = eigenscope_operator(setup, meter)
     with _quiet():

@@ -355,7 +355,7 @@ def compare_section(
             f"### {wid}: {d['model']} ({d['num_params']:,} parameters, {d['num_samples']} samples in "
             f"{d['num_batches']} batches of {d['batch_size']}, {d['model_mode']} mode, {d['dtype']})",
             "",
-            f"eigenscope settings: `est.hessian(..., {options})`, `es.eigsh(method='lanczos')`; peer runs capped at "
+            f"eigenscope settings: {_settings_text(options, d)}; peer runs capped at "
             f"{w.get('cap_factor', s['cap_factor']):g}× eigenscope's products.",
             "",
         ]
@@ -634,6 +634,15 @@ times. The protocol — workloads, accuracy targets, how to time — is `BENCHMA
 (`--quick`: a smoke run on tiny models that writes nothing; `--size large` on a GPU; `--only
 top5,density` and `--workloads W3` for parts) and regenerates this page; the other sections'
 scripts run alone (`python -m benchmarks.bench_algorithms`, ...)."""
+
+
+def _settings_text(options: str, setup: dict[str, Any]) -> str:
+    """How eigenscope was called: the defaults (``est.hessian(model, loss, batches)``, newer
+    results) or the options of an older result file."""
+    if not options:
+        method = setup.get("eigsh_method", "auto")
+        return f"the defaults (`est.hessian(model, loss_fn, batches)`, `es.eigsh(method={method!r})`)"
+    return f"`est.hessian(..., {options})`, `es.eigsh(method='lanczos')`"
 
 
 def render_page(results: Path) -> str:

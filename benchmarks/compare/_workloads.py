@@ -35,15 +35,9 @@ from eigenscope.adapters import torch as est
 
 WORKLOADS = ("W1", "W2", "W3")
 
-# eigenscope's settings per workload, chosen by measurement on this CPU (see docs/benchmarks.md):
-# cache_graphs keeps each batch's first-order graph between products, so a product costs only
-# the per-vector second backward pass. It measured faster on all three workloads (W1: the second
-# backward through the convolutions dominates, so the gain is small there).
-EIGENSCOPE_OPTIONS: dict[str, dict[str, Any]] = {
-    "W1": {"cache_graphs": True},
-    "W2": {"cache_graphs": True},
-    "W3": {"cache_graphs": True},
-}
+# eigenscope's settings per workload: none, the defaults users get (the graph cache and the
+# compiled products decide for themselves: cache_graphs="auto", compile="auto").
+EIGENSCOPE_OPTIONS: dict[str, dict[str, Any]] = {"W1": {}, "W2": {}, "W3": {}}
 
 
 @contextlib.contextmanager

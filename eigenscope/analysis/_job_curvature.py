@@ -45,6 +45,9 @@ class CurvatureStage:
         Its gradient (for the landscape's quadratic model; not written out).
     model, data : ModelFacts, DataFacts
         What ``results.json`` says about the model and the data.
+    compilation : dict
+        ``compile`` (the operator's ``compile=``), ``compiled``, ``compile_seconds`` and
+        ``compile_reason`` (why eager, when it is) of the operator's products.
     """
 
     matrix: str
@@ -55,6 +58,7 @@ class CurvatureStage:
     gradient: Any
     model: ModelFacts
     data: DataFacts
+    compilation: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
         """The ``model``, ``data``, ``matrix``, ``loss``, ``gradient_norm``, ``analysis`` and ``metrics`` sections."""
@@ -66,6 +70,7 @@ class CurvatureStage:
             "gradient_norm": self.report.gradient_norm,
             "analysis": self.report.to_dict(),
             "metrics": self.report.scalars(),
+            "compilation": dict(self.compilation),
         }
 
 
@@ -92,7 +97,14 @@ def analyze(inputs: Inputs, settings: AnalyzeSettings, progress: ProgressFactory
         **options._asdict(),
     )
     model, data = facts(inputs, op)
-    return CurvatureStage(settings.matrix, report, options, k_bottom, loss, gradient, model, data)
+    return CurvatureStage(
+        settings.matrix, report, options, k_bottom, loss, gradient, model, data, compilation_facts(op)
+    )
+
+
+def compilation_facts(op: Any) -> dict[str, Any]:
+    """What the operator says about compiling its products (``None`` where it says nothing)."""
+    return {name: getattr(op, name, None) for name in ("compile", "compiled", "compile_seconds", "compile_reason")}
 
 
 @dataclass(frozen=True)

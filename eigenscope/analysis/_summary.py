@@ -86,6 +86,11 @@ def format_summary(results: dict[str, Any]) -> str:
         f"support [{_fmt(min(nodes))}, {_fmt(max(nodes))}]",
         "density",
     )
+    comp = results.get("compilation") or {}
+    if comp.get("compile") is not None:
+        seconds = comp.get("compile_seconds") or 0.0
+        state = "compiled" if comp.get("compiled") else f"eager ({comp.get('compile_reason') or 'not needed'})"
+        rows.append((f"products (compile={comp['compile']!r})", state, "", f"{seconds:.1f} s compiling"))
     row("negative mass", _fmt(m["negative_mass"]))
     row("L1 energy  + / −  (ratio)", f"{_fmt(m['l1_positive'])} / {_fmt(m['l1_negative'])}  ({_fmt(m['l1_ratio'], 3)})")
     row("L2 energy  + / −  (ratio)", f"{_fmt(m['l2_positive'])} / {_fmt(m['l2_negative'])}  ({_fmt(m['l2_ratio'], 3)})")
