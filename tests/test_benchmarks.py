@@ -16,8 +16,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("threadpoolctl")
 
 import eigenscope as es  # noqa: E402
+from benchmarks.compare import _density, _reference, _report, _tasks  # noqa: E402
 from benchmarks.compare import _peers as P  # noqa: E402
-from benchmarks.compare import _reference, _report, _tasks  # noqa: E402
 from benchmarks.compare._timing import BudgetExceeded, Meter, timed  # noqa: E402
 from benchmarks.compare._workloads import Setup  # noqa: E402
 
@@ -183,3 +183,126 @@ def test_verification_benchmark_quick(tmp_path):
         if row["converged"]:
             assert row["max_error"] <= 1e-6 * 50  # the spectra reach 50; tol = √ε
             assert row["verification"] <= 1.2 * row["main"]
+
+
+# ---- the density metric: W1 between spectral measures ------------------------------------------
+def _random_measure(rng: np.random.Generator, probes: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """``probes`` rules of ``m`` nodes, some shared across probes (ties) and one heavy atom."""
+    nodes = rng.standard_normal((probes, m))
+    nodes[:, 0] = 5.0  # an atom every probe has: a deflated outlier
+    nodes[1:, 1] = nodes[0, 1]  # an exact tie across probes
+    weights = rng.random((probes, m))
+    return nodes, weights / weights.sum(axis=1, keepdims=True)
+
+
+def test_w1_of_identical_measures_is_zero():
+    nodes, weights = _random_measure(np.random.default_rng(1), 3, 9)
+    assert _reference.w1_distance(nodes, weights, nodes, weights) == 0.0
+    # The same measure written as one pooled rule: the probe average, not the layout, counts.
+    assert _reference.w1_distance(nodes.ravel(), weights.ravel(), nodes, weights) < 1e-15
+
+
+def test_w1_of_point_masses_is_their_distance_over_the_width():
+    a, b = 0.25, -1.5
+    assert _reference.w1_distance([a], [1.0], [b], [1.0], width=4.0) == pytest.approx(abs(a - b) / 4.0, rel=1e-15)
+    # Without ``width``: the reference's own spread (here its atoms at b and b + 2 of mass 1/2 each).
+    w1 = _reference.w1_distance([a], [1.0], [b, b + 2.0], [0.5, 0.5])
+    assert w1 == pytest.approx((abs(a - b) + abs(a - b - 2.0)) / 2 / 2.0, rel=1e-15)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_w1_matches_scipy(seed):
+    from scipy.stats import wasserstein_distance
+
+    rng = np.random.default_rng(seed)
+    nodes, weights = _random_measure(rng, 3, 17)
+    ref_nodes, ref_weights = _random_measure(rng, 2, 40)
+    ref_nodes = 2.0 * ref_nodes + 0.5
+    width = ref_nodes.max() - ref_nodes.min()
+    # SciPy normalises the pooled weights: the same measure as the probe average normalised to 1.
+    expected = wasserstein_distance(nodes.ravel(), ref_nodes.ravel(), weights.ravel(), ref_weights.ravel()) / width
+    got = _reference.w1_distance(nodes, weights, ref_nodes, ref_weights)
+    assert got == pytest.approx(expected, rel=1e-12)
+    # Ragged rules (several step counts) and zero-weight padding give the same measure.
+    rules = [(nodes[0, :5], weights[0, :5]), (nodes[1], weights[1])]
+    padded = _density._padded(rules)
+    ragged = _reference.w1_distance([t for t, _ in rules], [w for _, w in rules], ref_nodes, ref_weights)
+    assert _reference.w1_distance(*padded, ref_nodes, ref_weights) == pytest.approx(ragged, rel=1e-12)
+    pooled_nodes, pooled_weights = np.concatenate([t for t, _ in rules]), np.concatenate([w for _, w in rules])
+    expected = wasserstein_distance(pooled_nodes, ref_nodes.ravel(), pooled_weights, ref_weights.ravel())
+    assert ragged == pytest.approx(expected / width, rel=1e-12)
+
+
+def test_w1_ignores_probe_order():
+    rng = np.random.default_rng(7)
+    nodes, weights = _random_measure(rng, 5, 11)
+    ref_nodes, ref_weights = _random_measure(rng, 2, 30)
+    order = rng.permutation(5)
+    w1 = _reference.w1_distance(nodes, weights, ref_nodes, ref_weights)
+    assert w1 > 0
+    assert _reference.w1_distance(nodes[order], weights[order], ref_nodes, ref_weights) == pytest.approx(w1, rel=1e-14)
+    assert _reference.w1_distance(nodes, weights, ref_nodes[::-1], ref_weights[::-1]) == pytest.approx(w1, rel=1e-14)
+
+
+def _density_entry(new: bool) -> dict:
+    """A density task entry as the harness writes it: ``new`` with W1 and L1, else L1 only (older files)."""
+    stat = {"median": 1.0, "min": 0.9, "max": 1.1, "n": 3}
+    timing = {
+        "seconds": stat,
+        "products": {"median": 100, "min": 100, "max": 100, "n": 3},
+        "seconds_per_product": stat,
+        "outside_share": {"median": 0.01, "min": 0.01, "max": 0.01, "n": 3},
+        "peak_rss_mib": stat,
+        "runs": [],
+    }
+
+    def scores(w1: float, l1: float) -> dict:
+        out = {"timing": timing, "l1": {"median": l1, "min": l1, "max": l1, "n": 3}}
+        if new:
+            out["w1"] = {"median": w1, "min": w1, "max": w1, "n": 3}
+        return out
+
+    equal = {"eigenscope": scores(0.0123, 0.51), "pyhessian": scores(0.0125, 0.52) | {"ratio_vs_eigenscope": stat}}
+    matched = {"setting": {"num_steps": 60, "num_probes": 1}, "eigenscope": scores(0.0121, 0.53)}
+    matched |= {"target_w1": 0.0125, "pyhessian": scores(0.0125, 0.52)} if new else {"target_l1": 0.52}
+    entry = {"num_steps": 100, "probes": [1], "sigma": 0.034, "grid": [-3.0, 30.0, 2001], "equal": {"1": equal}}
+    return entry | {"matched": matched | {"ratio_vs_eigenscope": stat}} | ({"sigma_rel": 0.01} if new else {})
+
+
+def test_report_renders_old_and_new_density_entries():
+    setup = {
+        "model": "mlp",
+        "num_params": 10,
+        "num_samples": 4,
+        "num_batches": 1,
+        "batch_size": 4,
+        "model_mode": "eval",
+        "dtype": "float32",
+        "eigenscope_options": {},
+    }
+    doc = {
+        "command": "pytest",
+        "date": "today",
+        "machine": {"cpu": "cpu", "cpu_count": 2},
+        "versions": {"numpy": "2"},
+        "settings": {
+            "rounds": 3,
+            "threads": 2,
+            "cap_factor": 10.0,
+            "eig_target": 1e-3,
+            "smallest_target": 1e-2,
+            "trace_target": 1e-2,
+            "trace_rtol": 5e-3,
+        },
+        "workloads": {
+            "W8": {"setup": setup, "tasks": {"density": _density_entry(new=False)}},
+            "W9": {"setup": setup, "tasks": {"density": _density_entry(new=True)}},
+        },
+    }
+    page = _report.compare_section(doc)
+    old, new = page.split("### W9")
+    assert "L1 ≤ 0.52" in old and "W1 ÷ width" in old and "W1 was not recorded" in old
+    assert "| 100 × 1 | – | 0.51 |" in old  # no W1 in an older file: a dash, the L1 beside it
+    assert "1-Wasserstein" in new and "W1 ≤ 0.0125" in new and "| 100 × 1 | 0.0123 | 0.51 |" in new
+    assert "| 60 × 1 | 0.0121 | 0.53 |" in new
+    assert "density, matched accuracy (L1)" in page and "density, matched accuracy (W1)" in page

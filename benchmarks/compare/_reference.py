@@ -216,12 +216,16 @@ ITERATIVE: dict[str, Callable[[Setup], dict[str, Any]]] = {
 
 
 # ---- the common density metric -----------------------------------------------------------
-def density_frame(ref: dict[str, Any], num_points: int = 2001) -> tuple[np.ndarray, float]:
+def density_frame(
+    ref: dict[str, Any], num_points: int = 2001, sigma_rel: float | None = None
+) -> tuple[np.ndarray, float]:
     """The common grid and kernel width every density is compared on.
 
-    PyHessian's own plotting convention (``density_generate`` of its examples): a Gaussian of
-    variance ``1e-5 · max(1, λ_max − λ_min)``, on a uniform grid over ``[λ_min, λ_max]``
-    widened by 1% of the range on each side. ``λ_min``/``λ_max`` are the extreme nodes of the
+    With ``sigma_rel`` the Gaussian's σ is that fraction of the reference's spectral width
+    ``λ_max − λ_min`` (BENCHMARKS.md: 0.01). Without it, PyHessian's own plotting convention
+    (``density_generate`` of its examples, older result files): a Gaussian of variance
+    ``1e-5 · max(1, λ_max − λ_min)``. The grid is uniform over ``[λ_min, λ_max]`` widened by
+    1% of the range and 3σ on each side. ``λ_min``/``λ_max`` are the extreme nodes of the
     reference density (its deflated outliers are exact eigenvalues; its long Lanczos runs pin the
     lower end), so the frame needs nothing but the density reference.
     """
@@ -230,7 +234,7 @@ def density_frame(ref: dict[str, Any], num_points: int = 2001) -> tuple[np.ndarr
     live = nodes[weights > 0]
     lo, hi = float(live.min()), float(live.max())
     span = hi - lo
-    sigma = float(np.sqrt(1e-5 * max(1.0, span)))
+    sigma = float(np.sqrt(1e-5 * max(1.0, span))) if sigma_rel is None else sigma_rel * span
     grid = np.linspace(lo - 0.01 * span - 3 * sigma, hi + 0.01 * span + 3 * sigma, num_points)
     return grid, sigma
 
@@ -260,3 +264,83 @@ def l1_distance(nodes: Any, weights: Any, ref: dict[str, Any], frame: tuple[np.n
         _SMOOTHED_REFERENCE.clear()
         _SMOOTHED_REFERENCE[key] = smoothed(ref["density"]["nodes"], ref["density"]["weights"], grid, sigma)
     return float(np.trapezoid(np.abs(a - _SMOOTHED_REFERENCE[key]), grid))
+
+
+def spectral_measure(nodes: Any, weights: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The probe-averaged spectral measure of one or several quadrature rules, as sorted atoms.
+
+    Parameters
+    ----------
+    nodes, weights : array_like
+        One rule (shape ``(m,)``) or one per probe: a ``(probes, m)`` array or a list of
+        ``probes`` arrays of any lengths (rules of different step counts). Zero weights (padding)
+        carry no mass.
+
+    Returns
+    -------
+    x : ndarray, shape (N,)
+        The nodes of every probe, sorted.
+    mass : ndarray, shape (N,)
+        Their masses: ``(1/probes) Σ_p Σ_i w_pi δ(θ_pi)`` normalised to total mass 1.
+    """
+    node_rows, weight_rows = _probe_rows(nodes), _probe_rows(weights)
+    if len(node_rows) != len(weight_rows) or any(a.size != b.size for a, b in zip(node_rows, weight_rows, strict=True)):
+        raise ValueError("nodes and weights must have the same shape, probe by probe")
+    x = np.concatenate(node_rows)
+    # The 1/probes factor of the average cancels in the normalisation below.
+    mass = np.concatenate(weight_rows)
+    total = float(mass.sum())
+    if not np.isfinite(total) or total <= 0:
+        raise ValueError("a spectral measure needs a positive, finite total weight")
+    order = np.argsort(x, kind="stable")
+    return x[order], mass[order] / total
+
+
+def _probe_rows(values: Any) -> list[np.ndarray]:
+    """One float64 vector per probe: the rows of a 2-D array, or the items of a ragged list."""
+    try:
+        arr = np.asarray(values, dtype=float)
+    except ValueError:  # a ragged list of rules: one array per probe
+        return [np.asarray(row, dtype=float).ravel() for row in values]
+    if arr.ndim <= 1:
+        return [arr.ravel()]
+    return list(arr.reshape(arr.shape[0], -1))
+
+
+def w1_distance(nodes: Any, weights: Any, ref_nodes: Any, ref_weights: Any, *, width: float | None = None) -> float:
+    """1-Wasserstein distance between two spectral measures ÷ the reference's spectral width.
+
+    Each measure is the probe average of its quadrature rules ``Σ_i w_i δ(θ_i)`` normalised
+    to mass 1 (``spectral_measure``); atoms (deflated outliers) are ordinary nodes. On the real
+    line ``W1(μ, ν) = ∫ |F_μ(x) − F_ν(x)| dx`` (Vallender 1973), and both distribution functions
+    are step functions, so the integral is an exact finite sum over the merged support: no
+    grid, no smoothing. The width is the reference's ``max θ − min θ`` over nodes of positive
+    weight, which makes the figure comparable across workloads (0 = equal; at most 1
+    while both measures lie within the reference's range).
+
+    Parameters
+    ----------
+    nodes, weights : array_like
+        The measure compared: shape ``(m,)``, ``(probes, m)``, or a list of per-probe arrays.
+    ref_nodes, ref_weights : array_like
+        The reference measure, in any of the same forms.
+    width : float, optional
+        The length to divide by; by default the reference's spectral width.
+
+    Returns
+    -------
+    float
+        ``W1(μ, μ_ref) / width``, by default ``W1(μ, μ_ref) / (max θ_ref − min θ_ref)``.
+    """
+    x, p = spectral_measure(nodes, weights)
+    y, q = spectral_measure(ref_nodes, ref_weights)
+    if width is None:
+        live = y[q > 0]
+        width = float(live.max() - live.min())
+    if not width > 0:
+        raise ValueError("W1 is divided by the spectral width, which must be positive")
+    support = np.sort(np.concatenate([x, y]), kind="stable")
+    # F and G on each interval [support[k], support[k + 1]): the mass of atoms ≤ support[k].
+    cdf_p = np.concatenate([[0.0], np.cumsum(p)])[np.searchsorted(x, support[:-1], side="right")]
+    cdf_q = np.concatenate([[0.0], np.cumsum(q)])[np.searchsorted(y, support[:-1], side="right")]
+    return float(np.abs(cdf_p - cdf_q) @ np.diff(support)) / width

@@ -26,7 +26,12 @@ from typing import Any
 import numpy as np
 
 from . import _peers as P
-from ._reference import density_frame, l1_distance
+
+# The density task lives in ``_density``; its names stay importable from here (``_tasks.DENSITY_STEPS``).
+from ._density import DENSITY_STEPS as DENSITY_STEPS
+from ._density import density_task
+from ._density import jacobi_from_stem as jacobi_from_stem
+from ._density import prefix_rule as prefix_rule
 from ._timing import Meter, Run, interleave, paired_ratios, summarize_runs, summary, timed
 from ._workloads import Setup
 
@@ -36,7 +41,6 @@ EIG_TARGET = 1e-3  # max relative error of top-k eigenvalues
 SMALLEST_TARGET = 1e-2
 TRACE_TARGET = 1e-2  # relative error
 TRACE_RTOL = 0.005  # standard-error target: 2 standard errors = 1%
-DENSITY_STEPS = 100
 
 
 @dataclass
@@ -383,192 +387,6 @@ def trace_task(ctx: Context) -> dict[str, Any]:
     for tool in ("curvlinops", "eigenthings"):
         out["tools"][tool] = {"status": "not measured", "reason": "BENCHMARKS.md compares the trace with PyHessian"}
     return out
-
-
-# ---- density -------------------------------------------------------------------------------
-def jacobi_from_stem(nodes: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The Jacobi matrix (α, β) of a Gauss rule, rebuilt by Lanczos on ``diag(nodes)`` from
-    ``sqrt(weights)`` (float64, full re-orthogonalization).
-
-    An m-step Lanczos run's quadrature rule determines its tridiagonal matrix, and the
-    rule of the first m' < m steps is that of the leading m' × m' block: so one 100-step run
-    gives the density of every shorter run from the same probe, at no extra product.
-    """
-    keep = weights > 0
-    x = np.asarray(nodes, dtype=float)[keep]
-    w = np.asarray(weights, dtype=float)[keep]
-    q = np.sqrt(w / w.sum())
-    basis, alpha, beta = [q], [], []
-    for j in range(x.size):
-        z = x * basis[j]
-        alpha.append(float(basis[j] @ z))
-        Q = np.asarray(basis)
-        for _ in range(2):
-            z = z - Q.T @ (Q @ z)
-        b = float(np.linalg.norm(z))
-        if j + 1 == x.size or b <= 1e-12 * max(1.0, float(np.max(np.abs(x)))):
-            break
-        beta.append(b)
-        basis.append(z / b)
-    return np.asarray(alpha), np.asarray(beta)
-
-
-def prefix_rule(alpha: np.ndarray, beta: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    from scipy.linalg import eigh_tridiagonal
-
-    m = min(steps, alpha.size)
-    if m == 1:
-        return alpha[:1].copy(), np.ones(1)
-    theta, s = eigh_tridiagonal(alpha[:m], beta[: m - 1])
-    return theta, s[0] ** 2
-
-
-def density_task(ctx: Context) -> dict[str, Any]:
-    s, log = ctx.setup, ctx.log
-    ref = ctx.ref
-    frame = density_frame(ref)
-    probes_list = ctx.extra.get("density_probes", (1, 8))
-    m = ctx.extra.get("density_steps", DENSITY_STEPS)
-    out: dict[str, Any] = {
-        "num_steps": m,
-        "probes": list(probes_list),
-        "sigma": frame[1],
-        "grid": [float(frame[0][0]), float(frame[0][-1]), int(frame[0].size)],
-        "metric": "L1 distance of Gaussian-smoothed densities to the reference, on the common grid",
-        "shim": "PyHessian density(): torch.eig replaced by a torch.linalg.eigh-based equivalent (removed in torch 2)",
-        "equal": {},
-    }
-
-    def l1(run: Run) -> float:
-        return l1_distance(run.outcome["nodes"], run.outcome["weights"], ref, frame)
-
-    # Warm-up (excluded).
-    timed(lambda mt: P.eigenscope_density(s, mt, num_steps=3, num_probes=1, seed=99))
-    timed(lambda mt: P.pyhessian_density(s, mt, num_steps=3, num_probes=1, seed=99))
-    stems: dict[int, list[Run]] = {}
-    ph_stems: dict[int, list[Run]] = {}
-    for p in probes_list:
-        log(f"    equal settings: {m} steps, {p} probe(s)")
-        cases = {}
-        for tool in ("eigenscope", "pyhessian"):
-            runner = P.eigenscope_density if tool == "eigenscope" else P.pyhessian_density
-            cases[tool] = _seeded(
-                lambda mt, seed, runner=runner, p=p: runner(s, mt, num_steps=m, num_probes=p, seed=seed)
-            )
-        runs = interleave(cases, ctx.rounds, log)
-        stems[p] = runs["eigenscope"]
-        ph_stems[p] = runs["pyhessian"]
-        entry: dict[str, Any] = {}
-        for tool, tool_runs in runs.items():
-            entry[tool] = {"timing": _strip(summarize_runs(tool_runs)), "l1": summary([l1(r) for r in tool_runs])}
-        entry["pyhessian"]["ratio_vs_eigenscope"] = summary(paired_ratios(runs["pyhessian"], runs["eigenscope"]))
-        entry["pyhessian_l1_runs"] = [l1(r) for r in runs["pyhessian"]]
-        out["equal"][str(p)] = entry
-
-    # Matched accuracy. The target is PyHessian's median L1 for one probe at m = 100, over every
-    # single probe it ran (the one-probe runs and each probe of the multi-probe runs). For
-    # eigenscope, every run of m = 100 steps also gives the rule of every shorter run from the
-    # same probe (``jacobi_from_stem``), so its L1 for (probes, steps) is known for free: groups of
-    # ``probes`` probes out of its runs, median over the groups.
-    target = statistics.median(
-        l1_distance(np.asarray(r.outcome["nodes"])[i : i + 1], np.asarray(r.outcome["weights"])[i : i + 1], ref, frame)
-        for r in [*ph_stems.get(1, []), *(x for p, rs in ph_stems.items() if p > 1 for x in rs)]
-        for i in range(np.asarray(r.outcome["nodes"]).shape[0])
-    )
-    jac = {
-        p: [
-            [jacobi_from_stem(np.asarray(r.outcome["nodes"])[i], np.asarray(r.outcome["weights"])[i]) for i in range(p)]
-            for r in runs_p
-        ]
-        for p, runs_p in stems.items()
-    }
-    curves: dict[tuple[int, int], float] = {}
-    candidates = []
-    for probes in (1, 2, 4, 8):
-        groups = []
-        for p, per_run in jac.items():
-            for run_rows in per_run:
-                groups += [run_rows[i : i + probes] for i in range(0, p - probes + 1, probes)]
-        if not groups:
-            continue
-        for steps in range(max(1, m // 20), m + 1, max(1, m // 20)):
-            values = []
-            for group in groups:
-                rules = [prefix_rule(a, b, steps) for a, b in group]
-                values.append(_l1_ragged(rules, ref, frame))
-            med = statistics.median(values)
-            curves[(probes, steps)] = med
-            if med <= target:
-                candidates.append((probes * steps, probes, steps))
-    out["matched"] = {
-        "target_l1": target,
-        "target_from": "median over every single PyHessian probe at m = 100",
-        "curve": [{"probes": p, "steps": st, "median_l1": v} for (p, st), v in sorted(curves.items())],
-    }
-    if not candidates:
-        out["matched"]["status"] = "missed"
-        out["matched"]["note"] = "no shorter run reached PyHessian's L1; matched = equal settings"
-        probes_star, steps_star = 1, m
-    else:
-        _, probes_star, steps_star = min(candidates)
-        out["matched"]["status"] = "matched"
-    out["matched"]["setting"] = {"num_steps": steps_star, "num_probes": probes_star}
-    log(f"    matched accuracy: eigenscope {steps_star} steps x {probes_star} probe(s) for L1 <= {target:.3g}")
-    if (steps_star, probes_star) == (m, 1) and 1 in stems:
-        # No shorter run reached PyHessian's accuracy: the matched setting is the equal one,
-        # and so are its runs and ratio.
-        ours, theirs = stems[1], ph_stems[1]
-        out["matched"]["pairing"] = "the equal-settings runs (the matched setting is the equal one)"
-    else:
-        # A fresh PyHessian run (m steps, 1 probe) beside every eigenscope run, interleaved, so
-        # that both of a pair see the same machine.
-        runs = interleave(
-            {
-                "eigenscope": _seeded(
-                    lambda mt, seed: P.eigenscope_density(
-                        s, mt, num_steps=steps_star, num_probes=probes_star, seed=seed
-                    )
-                ),
-                "pyhessian": _seeded(lambda mt, seed: P.pyhessian_density(s, mt, num_steps=m, num_probes=1, seed=seed)),
-            },
-            ctx.rounds,
-            log,
-        )
-        ours, theirs = runs["eigenscope"], runs["pyhessian"]
-        out["matched"]["pairing"] = "PyHessian at m steps, 1 probe, interleaved with eigenscope's matched runs"
-    out["matched"]["eigenscope"] = {"timing": _strip(summarize_runs(ours)), "l1": summary([l1(r) for r in ours])}
-    out["matched"]["pyhessian"] = {"timing": _strip(summarize_runs(theirs))}
-    out["matched"]["pyhessian_seconds"] = out["matched"]["pyhessian"]["timing"]["seconds"]
-    out["matched"]["ratio_vs_eigenscope"] = summary(paired_ratios(theirs, ours))
-    return out
-
-
-def _l1_ragged(rules: list[tuple[np.ndarray, np.ndarray]], ref: dict[str, Any], frame: Any) -> float:
-    width = max(t.size for t, _ in rules)
-    nodes = np.zeros((len(rules), width))
-    weights = np.zeros((len(rules), width))
-    for i, (t, w) in enumerate(rules):
-        nodes[i, : t.size], weights[i, : w.size] = t, w
-    return l1_distance(nodes, weights, ref, frame)
-
-
-def _seeded(fn: Callable[..., dict[str, Any]]) -> Callable[[Meter], dict[str, Any]]:
-    """A case whose seed is the round number (the k-th call gets seed k)."""
-    state = {"calls": 0}
-
-    def case(meter: Meter) -> dict[str, Any]:
-        seed = state["calls"]
-        state["calls"] += 1
-        return fn(meter, seed=seed)
-
-    return case
-
-
-def _strip(summary_: dict[str, Any]) -> dict[str, Any]:
-    for r in summary_["runs"]:
-        r.pop("nodes", None)
-        r.pop("weights", None)
-    return summary_
 
 
 TASK_RUNNERS: dict[str, Callable[[Context], dict[str, Any]]] = {

@@ -21,6 +21,7 @@ from ._common import (
     sketch_split,
 )
 from ._orth import extend_orthonormal, project_out
+from ._plan import announces, budget_count
 
 DIAGONAL_METHODS = ("hutchinson", "diag++")
 
@@ -142,6 +143,7 @@ def _rms(x: Array) -> float:
     return float(backends.to_numpy(xp.sqrt(xp.mean(x * x))))
 
 
+@announces(budget_count(100))
 def diagonal(
     A: Any,
     /,

@@ -18,6 +18,7 @@ from .._warnings import ConvergenceWarning
 from ..backends import Array, Seed
 from . import _checks, _hutchinson, _hutchpp, _xtrace
 from ._common import DEFAULT_BLOCK_SIZE, DEFAULT_MAX_MATVECS, Draws, Estimator, Products, Target
+from ._plan import announces, budget_count
 
 _ESTIMATORS: dict[str, Estimator] = {
     "hutchinson": _hutchinson.ESTIMATOR,
@@ -60,6 +61,7 @@ class TraceResult(NamedTuple):
     samples: np.ndarray
 
 
+@announces(budget_count(100))
 def trace(
     A: Any,
     /,
