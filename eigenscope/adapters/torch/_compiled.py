@@ -143,8 +143,9 @@ class CompiledProduct:
         self._signature = signature
         self._key: str | None = None
         self._index = CompileIndex()
-        self._eager_s: float | None = None  # seconds per vector, eager (latest product)
-        self._compiled_s: float | None = None
+        self._eager_s: list[float] = []  # seconds per vector of each eager product
+        self._ratio_saved = False
+        self._just_compiled = False
         self._plan: linop.Plan | None = None
         self._plan_done = 0
 
@@ -190,13 +191,15 @@ class CompiledProduct:
         """
         if plan is None:
             return False, "no product count announced"
-        if self._eager_s is None:
-            return False, "no eager product timed yet"
+        if len(self._eager_s) < 2:
+            # The first product also builds the cached graphs of batches 1, 2, ...: too slow to judge by.
+            return False, "eager products not timed yet"
+        eager_s = min(self._eager_s[1:])
         remaining = max(plan.count - done, 0)
         record = self._index.get(self.key(*first_batch())) or {}
         ratio = record.get("ratio")
         ratio = 1 - COLD_SAVING if not isinstance(ratio, (int, float)) else min(float(ratio), 1.0)
-        saving = remaining * self._eager_s * (1 - ratio)
+        saving = remaining * eager_s * (1 - ratio)
         warm = record.get("warm_s")
         cold = record.get("cold_s")
         if isinstance(warm, (int, float)) or isinstance(cold, (int, float)):
@@ -211,12 +214,14 @@ class CompiledProduct:
     def timed(self, seconds: float, vectors: int, compiled: bool) -> None:
         """Record one product's wall time (``vectors`` vectors)."""
         per = seconds / max(vectors, 1)
-        if compiled:
-            self._compiled_s = per
-            if self._eager_s and self._key is not None:
-                self._index.update(self._key, ratio=min(per / self._eager_s, 1.0))
-        else:
-            self._eager_s = per
+        if not compiled:
+            self._eager_s.append(per)
+        elif self._just_compiled:
+            self._just_compiled = False  # that product's time includes the compilation
+        elif not self._ratio_saved and len(self._eager_s) > 1 and self._key is not None:
+            # Once per operator: what the next run's "auto" predicts its saving from.
+            self._index.update(self._key, ratio=min(per / min(self._eager_s[1:]), 1.0))
+            self._ratio_saved = True
 
     # ---- running it ------------------------------------------------------------------
     def matches(self, inputs: Any, targets: Any) -> bool:
@@ -271,6 +276,7 @@ class CompiledProduct:
                 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=Warning)
                 result = self._run(theta, inputs, targets, vs, index)
         except FloatingPointError:
+            self._compiled = None  # not checked yet: never run it unchecked
             raise
         except Exception as exc:  # anything torch.compile cannot capture or lower
             return self._fail(f"torch.compile failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
@@ -285,6 +291,7 @@ class CompiledProduct:
         self._index.update(key, **({"warm_s": self.compile_seconds} if warm else {"cold_s": self.compile_seconds}))
         self.active = True
         self.reason = None
+        self._just_compiled = True
         return reference  # the eager product: exact, and already paid for
 
     def _fail(self, reason: str) -> None:
