@@ -9,8 +9,11 @@ the size of the MLP in issue 17) and on the zoo's W3 Wide&Deep at its tiny size:
 - one ``matmat`` of 8 vectors against 8 hand-written products (target: ≤ 5 hand products);
 - cold starts, each in a fresh process: the first ``eigsh`` (k=5), ``trace`` (30 products),
   ``spectral_density`` (30 steps) after one warm-up product, their XLA compilations
-  (counted with ``jax.monitoring``) and the seconds spent compiling, and the same call again
-  (warm); with ``--cache`` also a second process on JAX's on-disk compilation cache.
+  (counted with ``jax.monitoring``), the time split into compiling (tracing, lowering and
+  XLA, from ``jax.monitoring``), products (the operator's ``matmat`` calls, their compiling
+  excluded) and outside (the algorithm's own work), the operator's ``compile_seconds``, and
+  the same call again (warm); with ``--cache`` also a second process on JAX's on-disk
+  compilation cache.
 
 Timings are interleaved, a warm-up round dropped, medians of the timed rounds (30: one
 product takes milliseconds); ratios are taken round by round. Run
@@ -146,10 +149,16 @@ if sys.argv[2]:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 from jax import monitoring
-seen = {"n": 0, "s": 0.0}
+# Compiling: tracing, lowering and XLA's compile; "inside" is what happened during products.
+EVENTS = ("/jax/core/compile/backend_compile_duration", "/jax/core/compile/jaxpr_trace_duration",
+          "/jax/core/compile/jaxpr_to_mlir_module_duration")
+seen = {"n": 0, "s": 0.0, "inside": 0.0, "in_product": False}
 def listener(event, duration, **_):
-    if event == "/jax/core/compile/backend_compile_duration":
-        seen["n"] += 1; seen["s"] += duration
+    if event in EVENTS:
+        seen["s"] += duration
+        seen["inside"] += duration if seen["in_product"] else 0.0
+    if event == EVENTS[0]:
+        seen["n"] += 1
 monitoring.register_event_duration_secs_listener(listener)
 import jax.numpy as jnp
 import eigenscope as es
@@ -161,12 +170,24 @@ runs = {"eigsh": lambda h: es.eigsh(h, k=5, seed=0), "trace": lambda h: es.trace
 t0 = time.perf_counter(); h = ejx.hessian(loss_fn, params, batches)
 jax.block_until_ready(h @ jnp.ones(h.shape[0], h.dtype)); warm = time.perf_counter() - t0
 out = {"build_and_first_product_s": warm, "compilations_first_product": seen["n"]}
+product_s = [0.0]
+matmat = h.matmat
+def timed(x):  # the operator's products, to the last result
+    seen["in_product"] = True; t = time.perf_counter()
+    y = jax.block_until_ready(matmat(x))
+    product_s[0] += time.perf_counter() - t; seen["in_product"] = False
+    return y
+h.matmat = timed
 fn = runs[sys.argv[1]]
 for label in ("first", "second"):
-    n0, s0, t0 = seen["n"], seen["s"], time.perf_counter()
+    n0, s0, i0, p0, c0 = seen["n"], seen["s"], seen["inside"], product_s[0], h.compile_seconds
+    t0 = time.perf_counter()
     fn(h)
-    out[label] = {"seconds": time.perf_counter() - t0, "compilations": seen["n"] - n0,
-                  "compile_seconds": seen["s"] - s0}
+    total, compiling = time.perf_counter() - t0, seen["s"] - s0
+    products = product_s[0] - p0 - (seen["inside"] - i0)
+    out[label] = {"seconds": total, "compilations": seen["n"] - n0, "compile_seconds": compiling,
+                  "product_seconds": products, "outside_seconds": total - compiling - products,
+                  "operator_compile_seconds": h.compile_seconds - c0}
 out["num_matvecs"] = h.num_matvecs
 print(json.dumps(out))
 """

@@ -106,6 +106,21 @@ class Framework:
         """Raise :class:`TracedCallError` if called while a compiler traces the caller
         (``jax.jit``): the algorithms are host-driven loops. Nothing to check by default."""
 
+    def host_loop_pays(self, device: Any, n: int) -> bool:
+        """Whether an algorithm on ``n``-vectors of this framework on ``device`` runs faster
+        with its per-step arithmetic on NumPy, one vector crossing each way per product.
+
+        True where every small eager operation costs a compilation the first time its shape
+        is seen (JAX) and the transfers cost less than that; False by default.
+        """
+        return False
+
+    def host_generator(self, seed: Seed) -> np.random.Generator:
+        """A NumPy generator for a host loop run on this framework's behalf, determined by
+        ``seed`` (what :meth:`generator` accepts): the same seed gives the same draws."""
+        self.check_seed(seed)
+        return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(int_seed(seed))
+
     # -- writes into preallocated arrays -----------------------------------------------
     def set_columns(self, basis: Array, start: int, block: Array) -> Array:
         """``basis[:, start:start + b] = block``; returns the (updated) basis."""
@@ -239,6 +254,33 @@ class JaxFramework(Framework):
         import jax
 
         return jax.device_put(np.asarray(a, dtype=dtype_name(dtype)), device)
+
+    HOST_LOOP_MAX_N_ACCELERATOR = 10**5
+    """Largest ``n`` at which :meth:`host_loop_pays` says yes on a GPU or TPU (on a CPU device:
+    any n). The figures behind both are in ``docs/jax.md``, *First calls*."""
+
+    def host_loop_pays(self, device: Any, n: int) -> bool:
+        # Eager JAX compiles each small operation of a Krylov step once per shape (30-100
+        # programs, 3-7 s on a CPU) and copies the whole basis at every functional column write;
+        # NumPy does neither. On a CPU device the host loop was faster first and warm at every n
+        # measured (10^4-10^6). On an accelerator one vector crosses each way per product and
+        # the step runs on the host CPU: worth it while n is small. Several devices (a mesh's
+        # replicated vectors: a sharding, not a device) keep the JAX loop.
+        import jax
+
+        if not isinstance(device, jax.Device):
+            return False
+        return device.platform == "cpu" or n <= self.HOST_LOOP_MAX_N_ACCELERATOR
+
+    def host_generator(self, seed: Seed) -> np.random.Generator:
+        import jax
+
+        if seed is None or isinstance(seed, (int, np.integer, np.random.Generator)) or not hasattr(seed, "dtype"):
+            return super().host_generator(seed)  # (refuses what is not a seed, naming what is)
+        # A JAX key, typed or raw: its bits seed the host stream (deterministic, and no
+        # jax.random call, each of which compiles once per shape: 0.3-1.3 s on CPU).
+        bits = jax.random.key_data(seed) if jax.dtypes.issubdtype(seed.dtype, jax.dtypes.prng_key) else seed
+        return np.random.default_rng([int(b) for b in np.asarray(bits, dtype=np.uint32).ravel()])
 
     def has_float64(self) -> bool:
         # Without jax_enable_x64 JAX returns float32 (with a warning) when asked for float64.

@@ -122,7 +122,8 @@ def failures(rank: int, world: int, directory: Path) -> dict[str, Any]:
     other = Flaky(hidden=5 if rank == 1 else 4).double()
     out["num_params"] = outcome(lambda: est.hessian(other, F.cross_entropy, data))
     out["kind"] = outcome(lambda: (est.hessian if rank == 0 else est.ggn)(model, F.cross_entropy, data))
-    h = est.hessian(model, F.cross_entropy, data)
+    # No graph cache: every product runs the forward pass, where the failure is injected.
+    h = est.hessian(model, F.cross_entropy, data, cache_graphs=False)
     v = torch.ones(h.shape[0], dtype=torch.float64)
 
     def failing_product() -> None:
