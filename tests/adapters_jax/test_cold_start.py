@@ -62,9 +62,10 @@ def test_second_run_compiles_nothing(name):
         jax.jit(lambda v: v * 3.0 + 1.0)(jnp.ones(7))
     assert sanity["n"] >= 1  # the counter sees compilations
     assert second["n"] == 0 and h.num_traces == 0
-    # The first call's compilations are the product (per batch shape and block width) and the
-    # algorithm's small per-step operations, each compiled once: a bound, not a timing.
-    assert first["n"] <= 100, first["n"]
+    # The first call's compilations are the product (per batch shape and block width) and a
+    # few reshapes; the per-step arithmetic runs on the host and compiles nothing (it compiled
+    # 30-100 small programs before): a bound, not a timing.
+    assert first["n"] <= 12, first["n"]
 
 
 def test_uncommitted_vectors_share_the_compilation():
