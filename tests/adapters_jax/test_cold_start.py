@@ -77,3 +77,22 @@ def test_uncommitted_vectors_share_the_compilation():
     with count_compilations() as counted:
         h @ jnp.ones((h.shape[0], 1), dtype=h.dtype)
     assert counted["n"] <= 1  # (at most the ones, never the product)
+
+
+def test_short_runs_do_not_compile_a_block_program():
+    """Inside an announced short run a block goes column by column through the single-vector
+    program; outside any run (a user's own ``matmat``) the block program is compiled."""
+    from eigenscope import linop
+
+    params, model_fn, output_loss, batches = mlp(seed=23)
+    h = ejx.hessian(lambda p, x, y: output_loss(model_fn(p, x), y), params, batches, **{**KW, "vectorize": False})
+    block = jnp.ones((h.shape[0], 4), dtype=h.dtype) * jnp.arange(1, 5, dtype=h.dtype)
+    with linop.planned_products(12):
+        looped = h @ block
+    single = h.num_traces  # the single-vector program (once per batch shape)
+    with linop.planned_products(12):
+        h @ block[:, :3]
+    assert h.num_traces == single
+    unrolled = h @ block  # nothing announced: the 4-wide program
+    assert h.num_traces > single
+    assert jnp.allclose(looped, unrolled, rtol=1e-10, atol=1e-12)

@@ -69,7 +69,8 @@ class Compiled:
     functions are rebuilt around them while JAX traces, so new state compiles nothing. The
     weighted accumulation and the bookkeeping happen inside the compiled function: a product
     costs one dispatch per batch and one transfer to the host (``status``), nothing else that
-    would compile. ``traces`` counts the traces of ``step`` (each one a compilation).
+    would compile. ``traces`` counts the traces of ``step`` (each one a compilation);
+    ``widths`` holds the block widths that ran.
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class Compiled:
     ):
         unravel = structure.unravel()
         self.traces = 0
+        self.widths: set[int] = set()  # block widths that ran (compiled), for the operators sharing this
 
         def build(arrays: Any) -> _kernels.Built:
             return _kernels.build(kind, per, fns.rebuild(arrays), unravel, vectorize)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ... import backends
+from ... import backends, linop
 from .._operator import CurvatureOperatorBase
 from ._compile import Compiled
 from ._data import Batches
@@ -106,6 +106,9 @@ class CurvatureOperator(CurvatureOperatorBase):
         self._loss_total: float | None = None
         self.num_traces = 0
         self.compile_seconds = 0.0
+        # For _block_pays: the single-vector program's costs.
+        self._single_seconds: float | None = None
+        self._single_compile_seconds = 0.0
         # JAX arrays are immutable: the zeros every product starts from are made once (the
         # status, and the accumulator of a single vector), saving two dispatches a product.
         self._zero_status = self._new_status()
@@ -213,6 +216,10 @@ class CurvatureOperator(CurvatureOperatorBase):
             # committed one (the algorithms' vectors): place it, so both share one compilation.
             x = jax.device_put(x, self.device)
         b = x.shape[1]
+        if b > 1 and not self.vectorize and not self._block_pays(min(b, MAX_UNROLL)):
+            # Column by column through the single-vector program (compiled once, shared with
+            # eigsh and the density): a short run never waits seconds for a wide program.
+            return jnp.concatenate([self._pass(x[:, j : j + 1]) for j in range(b)], axis=1)
         if self.vectorize or b <= MAX_UNROLL:
             return self._pass(x)
         # Chunks of one width (10 vectors as 5 + 5, not 8 + 2): each width is a compilation of
@@ -223,6 +230,28 @@ class CurvatureOperator(CurvatureOperatorBase):
             x = jnp.concatenate([x, jnp.zeros((x.shape[0], count * width - b), dtype=x.dtype, device=self.device)], 1)
         chunks = [self._pass(x[:, j : j + width]) for j in range(0, count * width, width)]
         return jnp.concatenate(chunks, axis=1)[:, :b]
+
+    def _block_pays(self, width: int) -> bool:
+        """Whether to run a block of ``width`` columns as one unrolled program (compiled once
+        per width, seconds on a CPU) rather than as ``width`` single-vector passes.
+
+        Yes once that width is compiled, and for products asked for outside an algorithm (no
+        announced count: the block program is what a user calling ``matmat`` gets). Inside
+        an announced run (:func:`eigenscope.linop.planned_products`): only when the predicted
+        saving — planned products × single-vector seconds × 0.3 (a block of 8 measured 5.1–6.2
+        single products) — exceeds the predicted compile time, the single-vector program's
+        (≥ 1 s) × (1 + width/4) (the 8-wide program compiled in about 3×). Until a
+        single-vector pass was timed, columns go one by one.
+        """
+        if width in self._compiled.widths:
+            return True
+        plan = linop.current_plan()
+        if plan is None:
+            return True
+        if self._single_seconds is None:
+            return False
+        saving = plan.count * self._single_seconds * 0.3
+        return saving > max(self._single_compile_seconds, 1.0) * (1 + width / 4)
 
     def _pass(self, x: jax.Array) -> jax.Array:
         """One pass over the data for the block ``x``: ``Σ_b (n_b/N) A_b x``."""
@@ -235,6 +264,7 @@ class CurvatureOperator(CurvatureOperatorBase):
             acc = jnp.zeros_like(x)
         status = self._zero_status
         compiled = self._compiled
+        traced, begin = compiled.traces, time.perf_counter()
         for (index, inputs, targets, _), weight in zip(self._batches, self._weights, strict=True):
             traces, start = compiled.traces, time.perf_counter()
             acc, status = compiled.step(
@@ -247,4 +277,10 @@ class CurvatureOperator(CurvatureOperatorBase):
             self.num_forward_passes += 1
             self.num_vector_passes += b
         self._check_status(status, "product")
+        compiled.widths.add(b)
+        seconds = time.perf_counter() - begin
+        if b == 1 and compiled.traces == traced:
+            self._single_seconds = min(seconds, self._single_seconds or seconds)
+        elif b == 1:
+            self._single_compile_seconds += seconds
         return acc
