@@ -14,6 +14,7 @@ from . import _checks
 from ._eigsh import eigsh
 from ._orth import project_out
 from ._pairs import WHICH_CHOICES
+from ._plan import announces, density_count
 from ._recurrence import REORTH_CHOICES, run_recurrence, tridiagonal_eigh
 
 KERNELS = ("gaussian", "lorentzian")
@@ -151,6 +152,7 @@ class SpectralDensity:
         }
 
 
+@announces(density_count)
 def spectral_density(
     A: Any,
     /,

@@ -14,6 +14,7 @@ from ..backends import Array, Seed
 from . import _checks
 from ._orth import take_columns
 from ._pairs import WHICH_CHOICES, Pairs, ranking
+from ._plan import announces, eigsh_count
 from ._power import power_pairs
 from ._scaling import NormalizedProducts
 from ._thick_restart import thick_restart
@@ -96,6 +97,7 @@ def _dense_eigsh(products: NormalizedProducts, k: int, which: str, want_vectors:
 # ---------------------------------------------------------------------------
 
 
+@announces(eigsh_count)
 def eigsh(
     A: Any,
     /,

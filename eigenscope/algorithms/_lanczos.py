@@ -9,6 +9,7 @@ import numpy as np
 from .. import backends
 from ..backends import Array, Seed
 from . import _checks
+from ._plan import announces
 from ._recurrence import REORTH_CHOICES, run_recurrence, tridiagonal_eigh
 
 
@@ -73,6 +74,7 @@ class LanczosResult(NamedTuple):
         return np.diag(self.alpha) + np.diag(self.beta, 1) + np.diag(self.beta, -1)
 
 
+@announces(lambda a: int(a["num_steps"]))
 def lanczos(
     A: Any,
     /,

@@ -45,13 +45,15 @@ class _DeviceBasis:
         # With JAX the whole basis is used (rows past j are still zero) so that every
         # step has the same shapes: a new shape would cost a compilation per step.
         self.static = backends.prefers_static_shapes(op.xp)
-        self.stored = op.xp.zeros((p, num_steps, op.shape[0]), dtype=op.dtype, device=op.device)
+        # Rows are read only once written (but with JAX): no pass to zero m·n numbers first.
+        alloc = op.xp.zeros if self.static else op.xp.empty
+        self.stored = alloc((p, num_steps, op.shape[0]), dtype=op.dtype, device=op.device)
 
     def apply(self, j: int, q: Array, w: Array, a: Array) -> tuple[Array, Array]:
         """Store ``q`` (p, n) as row j; orthogonalize ``w`` (p, n) against rows ≤ j, update ``a``."""
         self.stored = backends.set_index(self.stored, (slice(None), j, slice(None)), q)
         stored = self.stored if self.static else self.stored[:, : j + 1, :]
-        w, passes = reorthogonalize_rows(self.xp, w, stored)
+        w, passes = reorthogonalize_rows(self.xp, w, stored, owned=True)
         for coef in passes:  # the part of w along q_j that the three-term step left
             a = a + coef[:, 0, j]
         return w, a
@@ -178,7 +180,8 @@ def run_recurrence(
         num_matvecs += p
         # The three-term step first: it removes almost all of w along q_j and q_{j-1}.
         a = xp.sum(q * w, axis=1)
-        w = w - a[:, None] * q - beta_prev[:, None] * q_prev
+        w = w - a[:, None] * q  # a fresh array (the product may be the operator's own): then in place
+        w -= beta_prev[:, None] * q_prev
         w, a = strategy.apply(j, q, w, a)
         b = row_norms(xp, w)
         ab = backends.to_numpy(xp.stack([a, b])).astype(np.float64)
@@ -194,6 +197,10 @@ def run_recurrence(
         active &= ~newly
         if not active.any() or j + 1 == num_steps:
             break
+        if active.all():  # the common case: no mask, w normalized in place
+            w /= b[:, None]
+            q_prev, q, beta_prev = q, w, b
+            continue
         keep = backends.from_numpy(active.astype(np.float64), xp=xp, dtype=op.dtype, device=op.device)
         safe = xp.where(keep > 0, b, xp.ones_like(b))
         q_prev, q = q, (w / safe[:, None]) * keep[:, None]

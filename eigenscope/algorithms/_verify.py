@@ -21,7 +21,7 @@ Lanczos sequence on the rest of the space. It ends in one of three ways:
    computes it to full accuracy, it joins the set, and a new round starts.
 
 The sequence keeps no basis (three-term recurrence, a local re-orthogonalization,
-and two projections off the locked vectors per step): O(n) memory at any length.
+and one projection off the locked vectors per step, a second where the DGKS test asks): O(n) memory at any length.
 Cost: the steps until ``Σ p_i(r)² > d/δ²``: about ``log(√d/δ)`` divided by the
 growth rate of the orthonormal polynomials at r, which is fast when the rest of
 the spectrum lies well inside r (a network Hessian's bulk near zero) and slow when
@@ -37,7 +37,7 @@ from scipy.linalg import eigh_tridiagonal
 
 from .. import backends
 from ..backends import Array
-from ._orth import breakdown_tolerance, cgs2, column_norms, orthonormalize_block, project_out, take_columns
+from ._orth import breakdown_tolerance, column_norms, orthonormalize_block, project_out, reorthogonalize, take_columns
 from ._pairs import Pairs, ranking, threshold
 from ._scaling import NormalizedProducts
 from ._thick_restart import thick_restart
@@ -156,11 +156,14 @@ def _scan(
     beta: list[float] = []
     for _ in range(budget_left):
         w = products.matmat(q)
-        w, _ = cgs2(w, (locked,))
+        # A q is nearly orthogonal to them: one pass; its result is a fresh array, updated in
+        # place from here on (a fresh n-length array costs more than the arithmetic at n = 10⁷).
+        w, _, _ = reorthogonalize(xp, w, (locked,))
         a = xp.sum(q * w)
-        w = w - a * q - beta_prev * q_prev
+        w -= a * q
+        w -= beta_prev * q_prev
         corr = xp.sum(q * w)  # one local re-orthogonalization against q_m
-        w = w - corr * q
+        w -= corr * q
         b = column_norms(xp, w)[0]
         ab = backends.to_numpy(xp.stack([a + corr, b])).astype(np.float64)
         if not np.all(np.isfinite(ab)):
@@ -191,7 +194,8 @@ def _scan(
         if done:
             return "verified"
         beta.append(float(ab[1]))
-        q_prev, q, beta_prev = q, w / b, float(ab[1])
+        w /= b
+        q_prev, q, beta_prev = q, w, float(ab[1])
     return "budget"
 
 

@@ -22,6 +22,7 @@ import os
 import tempfile
 import time
 import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -146,8 +147,9 @@ class CompiledProduct:
         self._eager_s: list[float] = []  # seconds per vector of each eager product
         self._ratio_saved = False
         self._just_compiled = False
-        self._plan: linop.Plan | None = None
-        self._plan_done = 0
+        # Vectors multiplied so far within each announced run (an inner run, such as the
+        # deflation's eigsh inside a density, must not reset the outer run's count).
+        self._done: weakref.WeakKeyDictionary[linop.Plan, int] = weakref.WeakKeyDictionary()
 
     # ---- the decision --------------------------------------------------------------
     def key(self, inputs: Any, targets: Any) -> str:
@@ -161,10 +163,9 @@ class CompiledProduct:
         """Whether this product of ``vectors`` vectors should run compiled (compiling first if
         needed is the caller's next step)."""
         plan = linop.current_plan()
-        if plan is not self._plan:
-            self._plan, self._plan_done = plan, 0
-        done = self._plan_done
-        self._plan_done += vectors
+        done = 0 if plan is None else self._done.get(plan, 0)
+        if plan is not None:
+            self._done[plan] = done + vectors
         if self._fn is None or self.failed:
             return False
         if self.active or self.how is True:
