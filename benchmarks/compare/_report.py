@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from benchmarks._speed_sections import compile_section, krylov_section
+
 from ._peers import LABELS
 
 TASK_TITLES = {
@@ -689,10 +691,12 @@ def render_page(results: Path) -> str:
     for name, render in (
         ("algorithms.json", algorithms_section),
         ("verification.json", verification_section),
+        ("krylov_overhead.json", krylov_section),
         ("trace.json", trace_section),
         ("torch_adapters.json", torch_adapters_section),
         ("jax_adapters.json", jax_adapters_section),
         ("distributed.json", distributed_section),
+        ("compile.json", compile_section),
         ("compare_cpu.json", lambda d: compare_section(d)),
         (
             "compare_gpu.json",

@@ -1,0 +1,120 @@
+"""Sections of ``docs/benchmarks.md`` for the speed work outside the peer comparison: Krylov
+bookkeeping at n = 10⁶–10⁷ (``krylov_overhead.json``) and compiled torch products
+(``compile.json``). Each renders from its JSON file alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+KRYLOV_TEXT = """\
+float32, k = 5, torch on 1 thread; time outside the operator's products per product ("step"),
+medians of the runs (the CNN: a fixed budget of ~60 products, so its eigsh row has no
+verification). The diagonal operator costs one pass over n numbers per product; the CNN is a
+ResNet-18-shaped network (1.1·10⁷ parameters, `eigenscope.adapters.torch.hessian` on 4
+synthetic 16×16 images). "before" is the code before the change below. Measured at load 6–7 on
+the 2 shared cores, and ARPACK's own time doubled between the two runs: compare the ratios to
+ARPACK within a run (÷ ARPACK), not the seconds. `lanczos` and `spectral_density` keep a
+100-vector (10⁶) or 40-vector (10⁷) basis against ARPACK's 20, so a step costs them more by
+design.
+
+Where the time went: at n = 10⁷ every fresh n-length array costs 4–5× the arithmetic that fills
+it (its pages are mapped on first touch), and `eigsh`'s thick-restart loop made about 13 of them
+per step; classical Gram–Schmidt always ran twice (4 basis-sized products); the basis was an
+n × (ncv+1) array whose every column write and pass touched all of its columns' cache lines;
+single-column blocks were copied by a concatenation; and the verification's sequence projected
+off the locked vectors twice per step. Now the basis is stored as rows, each step removes the
+last two basis vectors (the three-term part of A q) and then runs one full pass, a second only
+where the DGKS test asks (tests count the passes), the verification projects once, and the
+recurrences update their scratch vectors in place. Results change at rounding level. In a
+separate interleaved check at n = 10⁶ (torch, diagonal, 3 runs each) `eigsh(k=5)` went from
+4.0–4.3 s to 2.2–2.4 s and `lanczos`/`spectral_density` of 100 steps stayed at 9–11 s.
+Still open: 10 % of a Hessian-vector product for the CNN is below what full
+re-orthogonalization costs here (one pass over a 20-vector float32 basis at 1.1·10⁷ reads
+0.9 GB), and each step still makes ~7 n-length temporaries that an in-place API in `backends`
+would remove."""
+
+
+def _f(x: Any, digits: int = 3) -> str:
+    return "" if x is None else f"{x:.{digits}g}"
+
+
+def krylov_section(d: dict[str, Any]) -> str:
+    """The Krylov bookkeeping section: outside-product seconds per step, before and after."""
+    runs, meta = d["runs"], d.get("meta", {})
+    before, after = runs.get("before", {}), runs.get("after", {})
+    lines = [
+        "## Krylov bookkeeping at n = 10⁶–10⁷ (`python -m benchmarks.bench_krylov_overhead`)",
+        "",
+        KRYLOV_TEXT + f" Result: `benchmarks/results/krylov_overhead.json` ({meta.get('date', '')}).",
+        "",
+        "| operator | task | products | s / product | outside, s / step: before | ÷ ARPACK | after | ÷ ARPACK |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for case, tasks in after.items():
+        old = before.get(case, {})
+        arpack_old = old.get("arpack", {}).get("outside_per_step_s")
+        arpack_new = tasks.get("arpack", {}).get("outside_per_step_s")
+        for task in ("eigsh", "lanczos", "spectral_density", "arpack"):
+            new = tasks.get(task)
+            if new is None:
+                continue
+            prev = old.get(task, {})
+            o_old, o_new = prev.get("outside_per_step_s"), new.get("outside_per_step_s")
+            r_old = None if o_old is None or not arpack_old else o_old / arpack_old
+            r_new = None if o_new is None or not arpack_new else o_new / arpack_new
+            name = "ARPACK" if task == "arpack" else task
+            lines.append(
+                f"| {case} | {name} | {new.get('products', '')} | {_f(new.get('product_s'))} | {_f(o_old)} | "
+                f"{_f(r_old, 2)} | {_f(o_new)} | {_f(r_new, 2)} |"
+            )
+    return "\n".join(lines)
+
+
+def compile_section(d: dict[str, Any]) -> str:
+    """The compiled-products section: compile time cold and warm, product ratios, and what
+    ``compile="auto"`` did in a density run."""
+    lines = [
+        "## Compiled torch products (`python -m benchmarks.bench_compile`)",
+        "",
+        f"`benchmarks/results/compile.json` ({d.get('date', '')}, load average at the start "
+        f"{', '.join(f'{x:.1f}' for x in d.get('load_average', []))}): `est.hessian(..., compile=True)` in a fresh "
+        "process with an empty torch compile cache (cold), then again in a second process (warm); products "
+        "interleaved with the default eager operator (graph cache on); then `es.spectral_density(H, 100, 1)` at "
+        'the defaults (`compile="auto"`) against `compile=False`, interleaved, with the warm cache. See '
+        '[the PyTorch page](torch.md#options) for the rule `"auto"` follows.',
+        "",
+        "| workload | params | run | compile s | compiled | eager product s | compiled product s "
+        "| compiled ÷ eager | relative difference |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    density = []
+    for row in d["rows"]:
+        if "error" in row:
+            lines.append(f"| {row['workload']} | | {row['mode']} | failed: {' '.join(row['error'])} | | | | | |")
+        elif row["mode"] in ("cold", "warm"):
+            lines.append(
+                f"| {row['workload']} | {row['num_params']:,} | {row['mode']} | {row['compile_s']:.1f} | "
+                f"{row['compiled']} | {_f(row['eager_product_s'])} | {_f(row['compiled_product_s'])} | "
+                f"{row['compiled_over_eager']:.2f} | {row['relative_difference']:.1e} |"
+            )
+        else:
+            density.append(row)
+    if density:
+        lines += [
+            "",
+            "| workload | cache | auto compiled | auto compile s | density s: auto | compile=False | "
+            "compile=False ÷ auto | why (auto) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for row in density:
+            if "error" in row:
+                continue
+            cache = "cold" if "cold" in row["mode"] else "warm"
+            lines.append(
+                f"| {row['workload']} | {cache} | {', '.join(str(x) for x in row['auto_compiled'])} | "
+                f"{', '.join(f'{x:.1f}' for x in row['auto_compile_s'])} | "
+                f"{', '.join(f'{x:.1f}' for x in row['density_auto_s'])} | "
+                f"{', '.join(f'{x:.1f}' for x in row['density_eager_s'])} | {row['eager_over_auto']:.2f} | "
+                f"{row['auto_reason'][-1] or ''} |"
+            )
+    return "\n".join(lines)
