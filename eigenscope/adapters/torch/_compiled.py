@@ -150,6 +150,7 @@ class CompiledProduct:
         # Vectors multiplied so far within each announced run (an inner run, such as the
         # deflation's eigsh inside a density, must not reset the outer run's count).
         self._done: weakref.WeakKeyDictionary[linop.Plan, int] = weakref.WeakKeyDictionary()
+        self._judged: weakref.WeakSet[linop.Plan] = weakref.WeakSet()
 
     # ---- the decision --------------------------------------------------------------
     def key(self, inputs: Any, targets: Any) -> str:
@@ -171,7 +172,11 @@ class CompiledProduct:
         if self.active or self.how is True:
             return True
         worth, why = self.worth_compiling(plan, done, first_batch)
-        self.reason = None if worth else why
+        if worth or plan is None or plan not in self._judged:
+            # The reason of a run's first judgement: later ones only see fewer products left.
+            self.reason = None if worth else why
+            if plan is not None and why.startswith(("predicted", "cold")):
+                self._judged.add(plan)
         return worth
 
     def worth_compiling(
