@@ -32,15 +32,15 @@ def _spectrum(n: int) -> np.ndarray:
     return np.concatenate([np.geomspace(50.0, 2.0, 10), rng.uniform(0, 1, n - 10) ** 2])
 
 
-def test_thick_restart_runs_one_full_pass_per_step(monkeypatch):
-    # The local pass against the last two blocks leaves the full pass little to remove, so
-    # the DGKS test asks for a second one only after a restart or near convergence.
-    passes: list[int] = []  # full passes (against more than the last two vectors) per step
+def _count_passes(monkeypatch, module, *, min_basis: int) -> list[int]:
+    """Passes of ``project_out`` (against more than ``min_basis`` vectors) in each call of
+    ``module.reorthogonalize``, i.e. per step of the loop that module runs."""
+    passes: list[int] = []
     inside = [False]
     original, reorth = _orth.project_out, _orth.reorthogonalize
 
     def counting(w, basis, **kw):
-        if inside[0] and basis is not None and basis.shape[1] > 2:
+        if inside[0] and basis is not None and basis.shape[1] > min_basis:
             passes[-1] += 1
         return original(w, basis, **kw)
 
@@ -53,7 +53,14 @@ def test_thick_restart_runs_one_full_pass_per_step(monkeypatch):
             inside[0] = False
 
     monkeypatch.setattr(_orth, "project_out", counting)
-    monkeypatch.setattr(_thick_restart, "reorthogonalize", step)
+    monkeypatch.setattr(module, "reorthogonalize", step)
+    return passes
+
+
+def test_thick_restart_runs_one_full_pass_per_step(monkeypatch):
+    # The local pass against the last two blocks leaves the full pass little to remove, so
+    # the DGKS test asks for a second one only after a restart or near convergence.
+    passes = _count_passes(monkeypatch, _thick_restart, min_basis=2)  # full passes per step
     lam = _spectrum(2000)
     res = es.eigsh(es.linop.DiagonalOperator(lam), k=5, seed=0)
     assert res.converged.all()
@@ -64,25 +71,7 @@ def test_thick_restart_runs_one_full_pass_per_step(monkeypatch):
 
 
 def test_verification_scan_projects_once_per_step(monkeypatch):
-    passes: list[int] = []  # passes off the locked vectors, per step of the scan
-    inside = [False]
-    original, reorth = _orth.project_out, _orth.reorthogonalize
-
-    def counting(w, basis, **kw):
-        if inside[0] and basis is not None:
-            passes[-1] += 1
-        return original(w, basis, **kw)
-
-    def step(xp, w, against, **kw):
-        passes.append(0)
-        inside[0] = True
-        try:
-            return reorth(xp, w, against, **kw)
-        finally:
-            inside[0] = False
-
-    monkeypatch.setattr(_orth, "project_out", counting)
-    monkeypatch.setattr(_verify, "reorthogonalize", step)
+    passes = _count_passes(monkeypatch, _verify, min_basis=0)  # passes off the locked vectors
     res = es.eigsh(es.linop.DiagonalOperator(_spectrum(2000)), k=5, seed=0)
     assert res.converged.all()
     assert res.verification_matvecs == len(passes) > 0

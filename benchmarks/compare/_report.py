@@ -304,8 +304,9 @@ def decomposition(doc: dict[str, Any]) -> list[str]:
         "Each ratio to PyHessian is (its products ÷ ours) × (its seconds per product ÷ ours), adjusted for the "
         "time spent outside products. Products come from the algorithm (Lanczos with a convergence test after "
         "every product, against power iteration with deflation; fewer SLQ steps at matched accuracy); the cost "
-        "per product from the operator (`cache_graphs=True` keeps each batch's first-order graph, so a product "
-        "is one more backward pass, where PyHessian reruns the forward and both backward passes).",
+        "per product from the operator (the graph cache, on by default and forced by `cache_graphs=True` in older "
+        "results, keeps each batch's first-order graph, so a product is one more backward pass, where PyHessian "
+        "reruns the forward and both backward passes).",
         "",
         "| workload | task | products: PyHessian ÷ eigenscope | s/product: PyHessian ÷ eigenscope | "
         "outside products: eigenscope / PyHessian | time ratio |",

@@ -4,8 +4,6 @@ parameters of the same model, as in sharpness tracking) compiles nothing."""
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 
 from tests.conftest import load_backend
@@ -13,14 +11,12 @@ from tests.conftest import load_backend
 jnp = load_backend("jax")
 
 import jax  # noqa: E402
-from jax import monitoring  # noqa: E402
 
 import eigenscope as es  # noqa: E402
 from eigenscope.adapters import jax as ejx  # noqa: E402
 
+from ._compilations import count_compilations  # noqa: E402
 from ._models import KW, mlp  # noqa: E402
-
-EVENT = "/jax/core/compile/backend_compile_duration"
 
 RUNS = {
     "eigsh": lambda h: es.eigsh(h, k=2, seed=0),
@@ -28,21 +24,6 @@ RUNS = {
     "trace": lambda h: es.trace(h, 6, seed=0),
     "spectral_density": lambda h: es.spectral_density(h, num_steps=6, seed=0),
 }
-
-
-@contextlib.contextmanager
-def count_compilations():
-    counter = {"n": 0}
-
-    def listener(event, duration, **_):
-        if event == EVENT:
-            counter["n"] += 1
-
-    monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield counter
-    finally:
-        monitoring.unregister_event_duration_listener(listener)
 
 
 @pytest.mark.parametrize("name", list(RUNS))

@@ -5,8 +5,6 @@ device with its dtype."""
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 
@@ -15,32 +13,15 @@ from tests.conftest import load_backend
 jnp = load_backend("jax")
 
 import jax  # noqa: E402
-from jax import monitoring  # noqa: E402
 
 import eigenscope as es  # noqa: E402
 from eigenscope import backends  # noqa: E402
 from eigenscope.adapters import jax as ejx  # noqa: E402
 from eigenscope.algorithms import _density, _diagonal, _eigsh, _lanczos, _trace  # noqa: E402
 
+from ._compilations import count_compilations  # noqa: E402
 from ._models import KW, mlp  # noqa: E402
 from ._reference import dense_hessian  # noqa: E402
-
-EVENT = "/jax/core/compile/backend_compile_duration"
-
-
-@contextlib.contextmanager
-def count_compilations():
-    counter = {"n": 0}
-
-    def listener(event, duration, **_):
-        if event == EVENT:
-            counter["n"] += 1
-
-    monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield counter
-    finally:
-        monitoring.unregister_event_duration_listener(listener)
 
 
 def _problem(sizes=(5, 7, 3), seed=31, dtype=np.float64, **kw):
