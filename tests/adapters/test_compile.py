@@ -187,3 +187,28 @@ def test_torch_compile_end_to_end():
     torch.testing.assert_close(
         torch.as_tensor(top.eigenvalues), torch.as_tensor(top_ref.eigenvalues), rtol=1e-9, atol=0
     )
+
+
+def test_compiling_records_time_and_ratio_for_the_next_run(monkeypatch):
+    monkeypatch.setattr(_compiled.torch, "compile", _no_compile)
+    data = _batches()
+    H = est.hessian(_model(), F.cross_entropy, data, compile=True)
+    H @ _vectors(H.shape[0], 1)[:, 0]
+    record = _compiled.CompileIndex().get(H._compiled.key(*data[0]))
+    assert set(record) >= {"cold_s", "ratio"} and 0 < record["ratio"] <= 1
+    again = est.hessian(_model(), F.cross_entropy, data, compile=True)
+    again @ _vectors(H.shape[0], 1)[:, 0]
+    assert "warm_s" in _compiled.CompileIndex().get(H._compiled.key(*data[0]))
+
+
+def test_auto_without_a_measured_ratio_predicts_no_saving(monkeypatch):
+    monkeypatch.setattr(_compiled.torch, "compile", _no_compile)
+    data = _batches()
+    H = est.hessian(_model(), F.cross_entropy, data)
+    x = _vectors(H.shape[0], 1)[:, 0]
+    H @ x
+    H @ x
+    _compiled.CompileIndex().update(H._compiled.key(*data[0]), warm_s=1e-9)
+    with linop.planned_products(10_000):
+        H @ x
+    assert not H.compiled and "compiled/eager 1.00" in H.compile_reason
