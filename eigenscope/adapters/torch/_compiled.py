@@ -38,6 +38,8 @@ CompileArg = bool | Literal["auto"]
 # planned eager time must reach COLD_RUN_S, so that even a 3-minute compilation that saves
 # nothing costs at most 5 % of the run.
 WARM_MARGIN = 1.5
+# A ratio is measured once, on one batch: above this it is within the noise of "no faster".
+MAX_RATIO = 0.8
 WARM_FROM_COLD = 0.5  # warm compile time guessed from a cold one until a warm one is measured
 COLD_RUN_S = 3600.0
 _INDEX_NAME = "eigenscope_compiled_products.json"
@@ -189,7 +191,8 @@ class CompiledProduct:
           the algorithms announce theirs) or before one eager product was timed: eager.
         - Warm (an earlier run compiled this product: torch's on-disk cache holds it and the
           index its compile time and its compiled/eager ratio ``r``, both measured then):
-          compile when remaining products × eager seconds per product × (1 − r) is ≥ 1.5 ×
+          compile when ``r`` ≤ 0.8 (a single batch's ratio above that is within the noise of
+          "no faster") and remaining products × eager seconds per product × (1 − r) is ≥ 1.5 ×
           that compile time. On this CPU ``r`` measured 0.99–1.03 against the cached eager
           products, so "auto" stays eager there.
         - Cold (no record): compile only when the remaining products would take an hour
@@ -206,7 +209,11 @@ class CompiledProduct:
         record = self._index.get(self.key(*first_batch())) or {}
         warm, cold, ratio = record.get("warm_s"), record.get("cold_s"), record.get("ratio")
         if isinstance(warm, (int, float)) or isinstance(cold, (int, float)):
-            r = min(float(ratio), 1.0) if isinstance(ratio, (int, float)) else 1.0  # unmeasured: no saving
+            if not isinstance(ratio, (int, float)):
+                return False, "compiled/eager ratio not measured: no saving predicted"
+            r = min(float(ratio), 1.0)
+            if r > MAX_RATIO:
+                return False, f"compiled/eager {r:.2f} measured by an earlier run: no clear saving (> {MAX_RATIO})"
             saving = remaining * eager_s * (1 - r)
             cost = float(warm) if isinstance(warm, (int, float)) else WARM_FROM_COLD * float(cold)
             if saving >= WARM_MARGIN * cost:
