@@ -24,6 +24,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -256,9 +257,10 @@ class CompiledProduct:
         compiles and checks first if needed (``eager(vs)`` gives the eager product to check
         against). ``None`` when compiling failed: the caller then runs eagerly."""
         theta = [p.detach() for p in params]
-        if self._compiled is None:
-            return self._start(theta, inputs, targets, vs, index, eager)
-        return self._run(theta, inputs, targets, vs, index)
+        if self._compiled is not None:
+            return self._run(theta, inputs, targets, vs, index)
+        run = partial(self._run, theta, inputs, targets, vs, index)
+        return self._start(self.key(inputs, targets), _structure((inputs, targets)), run, partial(eager, vs), theta[0])
 
     def _run(self, theta: list[torch.Tensor], inputs: Any, targets: Any, vs: list[torch.Tensor], index: int) -> Any:
         assert self._compiled is not None
@@ -272,24 +274,19 @@ class CompiledProduct:
         return [torch.stack(parts) for parts in zip(*columns, strict=True)]
 
     def _start(
-        self,
-        theta: list[torch.Tensor],
-        inputs: Any,
-        targets: Any,
-        vs: list[torch.Tensor],
-        index: int,
-        eager: Callable[[list[torch.Tensor]], list[torch.Tensor]],
+        self, key: str, shape: Any, run: Callable[[], Any], eager: Callable[[], Any], like: torch.Tensor
     ) -> list[torch.Tensor] | None:
-        key = self.key(inputs, targets)
+        """Compile, run the first compiled product (``run()``), check it against ``eager()``,
+        time both for the index; ``None`` (with one warning) on a failure or a mismatch."""
         warm = self._index.get(key) is not None
         start = time.perf_counter()
         try:
             self._compiled = torch.compile(self._fn, fullgraph=True, dynamic=False)
-            self._shape = _structure((inputs, targets))
+            self._shape = shape
             with warnings.catch_warnings():
                 # torch's own compiler stack scripts helpers with its deprecated torch.jit.
                 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=Warning)
-                result = self._run(theta, inputs, targets, vs, index)
+                result = run()
         except FloatingPointError:
             self._compiled = None  # not checked yet: never run it unchecked
             raise
@@ -298,17 +295,17 @@ class CompiledProduct:
         finally:
             self.compile_seconds += time.perf_counter() - start
         start = time.perf_counter()
-        reference = eager(vs)
+        reference = eager()
         eager_seconds = time.perf_counter() - start
         error = max(_relative_error(r, c) for r, c in zip(reference, result, strict=True))
-        eps = torch.finfo(theta[0].dtype).eps if theta[0].is_floating_point() else 2.0**-52
+        eps = torch.finfo(like.dtype).eps if like.is_floating_point() else 2.0**-52
         tol = 10 * math.sqrt(eps)
         if not error <= tol:  # NaN fails too
             return self._fail(f"the compiled product differs from the eager one by {error:.1e} (tolerance {tol:.1e})")
         # One more compiled batch product, timed against the eager one just run: the
         # compiled/eager ratio the next run's "auto" predicts its saving from.
         start = time.perf_counter()
-        self._run(theta, inputs, targets, vs, index)
+        run()
         ratio = (time.perf_counter() - start) / max(eager_seconds, 1e-9)
         timing = {"warm_s": self.compile_seconds} if warm else {"cold_s": self.compile_seconds}
         self._index.update(key, ratio=min(ratio, 1.0), **timing)
