@@ -147,13 +147,18 @@ class CompiledProduct:
         self._signature = signature
         self._key: str | None = None
         self._index = CompileIndex()
-        self._eager_s: list[float] = []  # seconds per vector of each eager product
+        # Eager products timed, and the fastest per vector after the first (which also builds
+        # the graph cache of batches 1, 2, ...).
+        self._eager_count = 0
+        self._eager_s: float | None = None
         self._ratio_saved = False
         self._just_compiled = False
         # Vectors multiplied so far within each announced run (an inner run, such as the
         # deflation's eigsh inside a density, must not reset the outer run's count).
         self._done: weakref.WeakKeyDictionary[linop.Plan, int] = weakref.WeakKeyDictionary()
         self._judged: weakref.WeakSet[linop.Plan] = weakref.WeakSet()
+        self._record: dict[str, Any] = {}  # this product's index record, as read for _record_plan
+        self._record_plan: linop.Plan | None = None
 
     # ---- the decision --------------------------------------------------------------
     def key(self, inputs: Any, targets: Any) -> str:
@@ -194,20 +199,25 @@ class CompiledProduct:
           index its compile time and its compiled/eager ratio ``r``, both measured then):
           compile when ``r`` ≤ 0.8 (a single batch's ratio above that is within the noise of
           "no faster") and remaining products × eager seconds per product × (1 − r) is ≥ 1.5 ×
-          that compile time. On this CPU ``r`` measured 0.99–1.03 against the cached eager
-          products, so "auto" stays eager there.
+          that compile time. On this CPU ``r`` measured 0.87–0.90 on one batch and 0.97–1.17 over
+          full products against the cached eager ones (``bench_compile``), so "auto" stays
+          eager there.
         - Cold (no record): compile only when the remaining products would take an hour
           eagerly: a cold compilation (1–6 minutes on a 2-core CPU) that saved nothing would
           then cost at most 5 % of the run; a short run is never gambled.
         """
         if plan is None:
             return False, "no product count announced"
-        if len(self._eager_s) < 2:
+        if self._eager_s is None:
             # The first product also builds the cached graphs of batches 1, 2, ...: too slow to judge by.
             return False, "eager products not timed yet"
-        eager_s = min(self._eager_s[1:])
+        eager_s = self._eager_s
         remaining = max(plan.count - done, 0)
-        record = self._index.get(self.key(*first_batch())) or {}
+        if self._record_plan is not plan:
+            # Read once per announced run, not at every product (it is a file).
+            self._record = self._index.get(self.key(*first_batch())) or {}
+            self._record_plan = plan
+        record = self._record
         warm, cold, ratio = record.get("warm_s"), record.get("cold_s"), record.get("ratio")
         if isinstance(warm, (int, float)) or isinstance(cold, (int, float)):
             if not isinstance(ratio, (int, float)):
@@ -231,12 +241,14 @@ class CompiledProduct:
         """Record one product's wall time (``vectors`` vectors)."""
         per = seconds / max(vectors, 1)
         if not compiled:
-            self._eager_s.append(per)
+            self._eager_count += 1
+            if self._eager_count > 1:
+                self._eager_s = per if self._eager_s is None else min(self._eager_s, per)
         elif self._just_compiled:
             self._just_compiled = False  # that product's time includes the compilation
-        elif not self._ratio_saved and len(self._eager_s) > 1 and self._key is not None:
+        elif not self._ratio_saved and self._eager_s is not None and self._key is not None:
             # Once per operator: what the next run's "auto" predicts its saving from.
-            self._index.update(self._key, ratio=min(per / min(self._eager_s[1:]), 1.0))
+            self._index.update(self._key, ratio=min(per / self._eager_s, 1.0))
             self._ratio_saved = True
 
     # ---- running it ------------------------------------------------------------------
