@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -166,7 +167,31 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-plots", action="store_false", dest="plots", help="write results.json only, no figures")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     g.add_argument("--traceback", action="store_true", help="show the full traceback of an error")
+    _add_study_parser(sub)
     return parser
+
+
+def _add_study_parser(sub: Any) -> None:
+    from .analysis.studies import NAMES
+
+    s = sub.add_parser(
+        "study",
+        help="one of the seeds' experiments, with an HTML report that says what reproduced",
+        description=(
+            "Run a study: train small models, measure curvature spectra, decide the seed's claims from the "
+            "numbers (reproduced / not reproduced / inconclusive at this scale) and write results.json, "
+            "figures and a self-contained report.html. --list shows the studies."
+        ),
+    )
+    s.add_argument("name", nargs="?", choices=NAMES, metavar="NAME", help=f"the study: {', '.join(NAMES)}")
+    s.add_argument("--list", action="store_true", dest="list_studies", help="list the studies and exit")
+    s.add_argument("--out", metavar="DIR", help="output directory (default eigenscope-study/NAME)")
+    s.add_argument("--quick", action="store_true", help="the reduced run (about a minute): less evidence")
+    s.add_argument("--seed", type=int, default=0, metavar="N", help="base seed of the replicates (default 0)")
+    s.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    s.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.add_argument("--traceback", action="store_true", help="show the full traceback of an error")
 
 
 def _read_toml(path: str) -> dict[str, Any]:
@@ -322,6 +347,8 @@ def _main(argv: Sequence[str] | None) -> int:
         # and 0.06 s with passive ones). Only effective before torch (and its OpenMP
         # runtime) is loaded; a user's own OMP_WAIT_POLICY wins.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if ns.command == "study":
+        return _study(ns, args, stdout, stderr, show_traceback)
     try:
         import torch  # noqa: F401
 
@@ -341,6 +368,54 @@ def _main(argv: Sequence[str] | None) -> int:
         if show_traceback:
             raise
         return _fail(f"{type(exc).__name__}: {exc} (run with --traceback for details)", stderr)
+    return 0
+
+
+def _study(ns: argparse.Namespace, args: list[str], stdout: TextIO, stderr: TextIO, show_traceback: bool) -> int:
+    from .analysis.studies import list_studies
+
+    if ns.list_studies:
+        for study in list_studies():
+            stdout.write(f"{study.name:<28} {study.title} ({study.source})\n")
+        return 0
+    if ns.name is None:
+        return _fail(f"'{PROG} study' needs a study name or --list (see '{PROG} study --help')", stderr, 2)
+    try:
+        import torch
+    except ImportError as exc:
+        return _fail(f"'{PROG} study' needs PyTorch: pip install 'eigenscope[torch,plot,cli]' ({exc})", stderr)
+    from .analysis import JobError, tqdm_progress
+    from .analysis.studies import run_study
+
+    threads_before = torch.get_num_threads()
+    try:
+        if ns.threads is not None:
+            if ns.threads < 1:
+                raise CLIError(f"--threads must be at least 1, got {ns.threads}")
+            torch.set_num_threads(ns.threads)
+        if ns.seed < 0:
+            raise CLIError(f"--seed must be non-negative, got {ns.seed}")
+        progress = None if ns.quiet else tqdm_progress()
+        run_study(
+            ns.name,
+            out=ns.out,
+            quick=ns.quick,
+            seed=ns.seed,
+            device=ns.device,
+            progress=progress,
+            stdout=stdout,
+            command=shlex.join([PROG, *args]),
+        )
+    except (CLIError, JobError) as exc:
+        if show_traceback:
+            raise
+        return _fail(str(exc), stderr)
+    except Exception as exc:
+        if show_traceback:
+            raise
+        return _fail(f"{type(exc).__name__}: {exc} (run with --traceback for details)", stderr)
+    finally:
+        torch.set_num_threads(threads_before)
     return 0
 
 

@@ -259,7 +259,12 @@ def _check_replaceable(path: Path, shown: str) -> None:
 
 def foreign_files(path: Path) -> list[str]:
     """The entries of ``path`` that are not an earlier run's output, sorted."""
-    owned = {"results.json", *_CLUTTER, *(f"{name}.{ext}" for name in FIGURE_NAMES for ext in ("png", "svg"))}
+    owned = {
+        "results.json",
+        "report.html",
+        *_CLUTTER,
+        *(f"{name}.{ext}" for name in FIGURE_NAMES for ext in ("png", "svg")),
+    }
     owned.update(_listed_figures(path / "results.json"))
     return sorted(
         entry.name

@@ -1,0 +1,98 @@
+"""A study's ``results.json`` payload, its ``report.html`` and its one-screen text summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .._html import HtmlDocument, format_number
+from ._framework import FigureRecord, Study, StudyOutput
+
+
+def results_json(study: Study, output: StudyOutput, figures: list[FigureRecord], run: dict[str, Any]) -> dict[str, Any]:
+    """What ``results.json`` holds: the claims with their verdicts, the data, tables, figures and run info."""
+    return {
+        "study": study.name,
+        "title": study.title,
+        "source": study.source,
+        "claims": [c.to_json() for c in output.claims],
+        "verdicts": {c.key: c.verdict for c in output.claims},
+        "settings": output.settings,
+        "notes": list(output.notes),
+        "tables": [t.to_json() for t in output.tables],
+        "data": output.data,
+        "figures": {f.name: list(f.files) for f in figures},
+        "captions": {f.name: f.caption for f in figures},
+        "run": run,
+    }
+
+
+def write_report(results: dict[str, Any], folder: Path) -> Path:
+    """Write ``report.html`` from a study's results (figures read from ``folder``); return its path."""
+    run = results["run"]
+    subtitle = (
+        f"eigenscope study {results['study']} · {results['source']} · "
+        f"{'quick run' if run.get('quick') else 'full run'} · seed {run.get('seed')} · "
+        f"{format_number(run.get('seconds'), 3)} s on {run.get('device')}"
+    )
+    doc = HtmlDocument(results["title"], subtitle)
+    doc.heading("Verdicts")
+    doc.table(["claim", "verdict"], [[c["statement"], c["verdict"]] for c in results["claims"]])
+    for claim in results["claims"]:
+        doc.heading(claim["statement"], 3)
+        doc.verdict("Verdict:", claim["verdict"], claim["rule"])
+        rows = []
+        for crit in claim["criteria"]:
+            q = crit["quantity"]
+            lo, hi = q["interval"]
+            rows.append(
+                [
+                    q["name"],
+                    q["mean"],
+                    q["stderr"],
+                    len(q["values"]),
+                    f"[{format_number(lo)}, {format_number(hi)}]",
+                    f"{crit['op']} {format_number(crit['threshold'])}",
+                    crit["verdict"],
+                ]
+            )
+        doc.table(["measured", "mean", "s.e.", "replicates", "mean ± 2 s.e.", "claimed", "verdict"], rows)
+        if claim["context"]:
+            doc.table(
+                ["also measured", "mean", "s.e.", "replicates"],
+                [[m["name"], m["mean"], m["stderr"], len(m["values"])] for m in claim["context"]],
+            )
+    if results["figures"]:
+        doc.heading("Figures")
+        for name, files in results["figures"].items():
+            png = next((f for f in files if f.endswith(".png")), None)
+            if png is not None:
+                doc.figure(folder / png, results["captions"].get(name, ""))
+    for table in results["tables"]:
+        doc.heading(table["title"], 3)
+        doc.table(table["header"], table["rows"])
+        if table["note"]:
+            doc.paragraph(table["note"], css_class="muted")
+    if results["notes"]:
+        doc.heading("What to keep in mind")
+        doc.bullets(results["notes"])
+    doc.heading("Settings")
+    doc.table(["setting", "value"], [[k, _plain(v)] for k, v in results["settings"].items()])
+    doc.paragraph(f"Reproduce with: {run.get('command')}", css_class="muted")
+    return doc.write(folder / "report.html")
+
+
+def format_study_summary(results: dict[str, Any], path: str) -> str:
+    """The text the command prints: each claim's verdict and where the report is."""
+    width = max((len(c["verdict"]) for c in results["claims"]), default=0)
+    lines = [f"{results['title']} ({results['source']})"]
+    for claim in results["claims"]:
+        lines.append(f"  {claim['verdict']:<{width}}  {claim['statement']}")
+    lines.append(f"report: {path}")
+    return "\n".join(lines)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_number(v) for v in value)
+    return format_number(value)
