@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import numpy as np
 
 import eigenscope as es
@@ -74,3 +76,28 @@ def expected_eigenvalues(lam: np.ndarray, k: int, which: str) -> np.ndarray:
     if which == "LM":
         return lam[np.argsort(-np.abs(lam), kind="stable")][:k]
     return np.sort(np.concatenate([s[: k // 2], s[::-1][: (k + 1) // 2]]))
+
+
+class HtmlText(HTMLParser):
+    """The visible text and the ``src``/``href`` attributes of an HTML document."""
+
+    def __init__(self, document: str) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.sources: list[str] = []
+        self.tags: list[str] = []
+        self.feed(document)
+        self.close()
+        self.text = " ".join(" ".join(self.parts).split())
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.sources.extend(value or "" for key, value in attrs if key in ("src", "href"))
+
+    def assert_self_contained(self) -> None:
+        """Every image is embedded; nothing is fetched from the network."""
+        assert self.sources, "no figure in the report"
+        assert all(s.startswith("data:image/png;base64,") for s in self.sources), self.sources

@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
 from eigenscope.cli import main  # noqa: E402
+from tests._helpers import HtmlText  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 USER = "tests._cli_user_model"
@@ -59,6 +60,13 @@ def test_user_model_run_writes_results_and_figures(tmp_path, capsys):
         assert (out / f"{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the staging folder next to it is gone
     assert "eigenscope analyze: Hessian" in stdout and "top-3 eigenvalues (LA)" in stdout
+    page = HtmlText((out / "report.html").read_text())
+    page.assert_self_contained()
+    assert len(page.sources) == 4  # one embedded PNG per figure
+    assert "eigenscope analyze: Hessian" in page.text and "top-3 eigenvalues (LA)" in page.text
+    assert "negative mass" in page.text and "Top eigenvalues of the Hessian" in page.text
+    top = results["analysis"]["top"]["eigenvalues"]
+    assert f"{top[0]:.4g}" in page.text
     assert stderr == ""  # --quiet: no progress bars
 
 

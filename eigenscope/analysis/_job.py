@@ -29,6 +29,7 @@ from typing import Any, TextIO
 from .. import EigenscopeWarning
 from ._job_curvature import analyze, compare
 from ._job_figures import Figures, draw_figures
+from ._job_html import write_analyze_report
 from ._job_inputs import load_inputs
 from ._job_landscape import explore
 from ._job_results import AnalyzeResults, Environment
@@ -168,6 +169,7 @@ def _run(settings: AnalyzeSettings, progress: ProgressFactory, argv: list[str] |
             timings=dict(clock.timings),
             total_time=clock.total(),
         ).to_json()
+        write_analyze_report(results, out.staging)
         path = out.commit(results)
     except BaseException:
         out.abort()

@@ -29,10 +29,28 @@ def _values(xs: list[float], limit: int = 5) -> str:
 
 def format_summary(results: dict[str, Any]) -> str:
     """The table printed at the end of ``eigenscope analyze``, from its results dictionary."""
-    a = results["analysis"]
-    m = results["metrics"]
-    s = results["settings"]
     t = results["timings"]
+    lines = summary_header(results)
+    rows = summary_rows(results)
+    width = [max(len(r[i]) for r in rows) for i in range(4)]
+    width[0] = max(width[0], len("quantity"))
+    width[2] = max(width[2], len("matvecs"))
+    header = f"  {'quantity':<{width[0]}}  {'value':<{width[1]}}  {'matvecs':>{width[2]}}  {'time':>{width[3]}}"
+    lines += ["", header, "  " + "─" * (len(header) - 2)]
+    lines += [f"  {r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:>{width[2]}}  {r[3]:>{width[3]}}" for r in rows]
+    lines.append("  " + "─" * (len(header) - 2))
+    lines.append(
+        f"  total    {results['num_matvecs']['total']:,} matvecs, {t['total']:.1f} s"
+        + (f" (training {t['training']:.1f} s)" if "training" in t else "")
+    )
+    nfig = sum(len(v) for v in results["figures"].values())
+    lines.append(f"  results  {results['results_path']}" + (f" and {nfig} figure files" if nfig else ""))
+    return "\n".join(lines)
+
+
+def summary_header(results: dict[str, Any]) -> list[str]:
+    """The lines above the table: matrix and loss, model, data, fit, device."""
+    s = results["settings"]
     matrix = matrix_title(results["matrix"])
     model = results["model"]
     data = results["data"]
@@ -55,6 +73,15 @@ def format_summary(results: dict[str, Any]) -> str:
     dev = results["device"]
     threads = f"{dev['threads']} thread" + ("s" if dev["threads"] != 1 else "")
     lines.append(f"  device   {dev['device']}, {threads}, seed {s['seed']}")
+    return lines
+
+
+def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The table's rows: (quantity, value, matvecs, time), as text."""
+    a = results["analysis"]
+    m = results["metrics"]
+    s = results["settings"]
+    t = results["timings"]
     rows: list[tuple[str, str, str, str]] = []
 
     def row(name: str, value: str, stage: str | None = None) -> None:
@@ -135,17 +162,4 @@ def format_summary(results: dict[str, Any]) -> str:
                 f"{t.get('tracking', 0.0):.1f} s",
             ),
         )
-    width = [max(len(r[i]) for r in rows) for i in range(4)]
-    width[0] = max(width[0], len("quantity"))
-    width[2] = max(width[2], len("matvecs"))
-    header = f"  {'quantity':<{width[0]}}  {'value':<{width[1]}}  {'matvecs':>{width[2]}}  {'time':>{width[3]}}"
-    lines += ["", header, "  " + "─" * (len(header) - 2)]
-    lines += [f"  {r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:>{width[2]}}  {r[3]:>{width[3]}}" for r in rows]
-    lines.append("  " + "─" * (len(header) - 2))
-    lines.append(
-        f"  total    {results['num_matvecs']['total']:,} matvecs, {t['total']:.1f} s"
-        + (f" (training {t['training']:.1f} s)" if "training" in t else "")
-    )
-    nfig = sum(len(v) for v in results["figures"].values())
-    lines.append(f"  results  {results['results_path']}" + (f" and {nfig} figure files" if nfig else ""))
-    return "\n".join(lines)
+    return rows

@@ -95,9 +95,9 @@ def run_study(
     dict
         What ``results.json`` holds, plus ``results_path`` and ``report_path``.
     """
-    study = get_study(name)
-    if not isinstance(seed, int) or seed < 0:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise JobError(f"--seed must be a non-negative integer, got {seed!r}")
+    study = get_study(name)
     folder = OutputDir(out or f"eigenscope-study/{name}")
     if command is None:
         parts = ["eigenscope", "study", name, "--seed", str(seed), *(["--quick"] if quick else [])]
@@ -155,6 +155,7 @@ __all__ = [
     "Claim",
     "Criterion",
     "FigureRecord",
+    "JobError",
     "Measured",
     "Study",
     "StudyContext",
