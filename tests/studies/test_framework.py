@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+
 import pytest
 
 from eigenscope.analysis import studies
@@ -71,7 +72,8 @@ def _toy_run(ctx: StudyContext) -> StudyOutput:
     fig = Figure()
     fig.subplots().plot(values)
     ctx.figure("series", fig, "the toy series <b>")
-    claim = Claim("toy", "Toy values exceed one half & stay there.", [Criterion(Measured("toy value", values), ">", 0.5)])
+    criterion = Criterion(Measured("toy value", values), ">", 0.5)
+    claim = Claim("toy", "Toy values exceed one half & stay there.", [criterion])
     return StudyOutput(
         claims=(claim,),
         data={"values": values, "nan": float("nan")},
