@@ -12,7 +12,7 @@ from eigenscope.adapters import jax as ejx  # noqa: E402
 from ._models import KW, mlp, random_block  # noqa: E402
 
 
-def test_traced_once_per_batch_shape():
+def test_traced_once_per_block_width_for_the_whole_pass():
     params, model_fn, output_loss, batches = mlp(n=10, batch=4)  # shapes 4, 4, 2: two signatures
     calls = {"loss": 0}
 
@@ -24,14 +24,14 @@ def test_traced_once_per_batch_shape():
     assert h.num_batch_shapes == 2 and h.num_traces == 0
     v = random_block(h.shape[0], 3)
     h @ v
-    assert h.num_traces == 2  # one per batch shape: the uneven last batch adds one
+    assert h.num_traces == 1  # one program for the pass over the data (a scan per batch shape)
     after_first = calls["loss"]
     for _ in range(3):
         h @ (2.0 * v)
-    assert h.num_traces == 2 and calls["loss"] == after_first  # no retrace on later calls
-    h @ v[:, 0]  # a new block width (1) is a new signature: one trace per batch shape
+    assert h.num_traces == 1 and calls["loss"] == after_first  # no retrace on later calls
+    h @ v[:, 0]  # a vector is a new signature: one trace
     h @ v[:, 1]
-    assert h.num_traces == 4
+    assert h.num_traces == 2
     traced = calls["loss"]
 
     # A new operator at new parameters of the same model reuses the compiled code.
@@ -58,3 +58,24 @@ def test_gradient_compiled_once():
     m.clear_cache()
     m @ v  # recomputes ḡ with the compiled gradient: no new trace
     assert calls["loss"] == first
+
+
+def test_batch_by_batch_traced_once_per_batch_shape(monkeypatch):
+    # Data of many shapes (or sharded) goes batch by batch: one trace per batch shape and width.
+    from eigenscope.adapters.jax import _data
+
+    monkeypatch.setattr(_data, "FUSE_MAX_GROUPS", 1)
+    params, model_fn, output_loss, batches = mlp(n=10, batch=4)  # shapes 4, 4, 2: two runs
+
+    def loss_fn(p, x, y):
+        return output_loss(model_fn(p, x), y)
+
+    h = ejx.hessian(loss_fn, params, batches, **KW)
+    fused = ejx.hessian(lambda p, x, y: loss_fn(p, x, y), params, batches[:2], **KW)  # one run: fused
+    v = random_block(h.shape[0], 3)
+    h @ v
+    assert h.num_traces == 2  # one per batch shape: the uneven last batch adds one
+    h @ v[:, 0]
+    assert h.num_traces == 4
+    fused @ v
+    assert fused.num_traces == 1

@@ -49,10 +49,10 @@ def test_first_call_compiles_only_the_products(name, run):
     h, *_ = _problem(sizes=sizes.get(name, (4, 13, 2)))
     with count_compilations() as counted:
         run(h)
-    # The per-batch product once per batch shape (4 and 2 samples) and block width, and one
-    # tiny program (a zero accumulator or a reshape) besides: 3 in all when this was written,
-    # where the JAX-side loop compiled 30-70 programs.
-    assert h.num_traces == 2
+    # The pass over the data (a scan per batch shape, 4 and 2 samples) once per block width,
+    # and a tiny program or two (a zero accumulator, a reshape) besides: 2 in all when this
+    # was written, where the JAX-side loop compiled 30-70 programs.
+    assert h.num_traces == 1
     assert counted["n"] <= h.num_traces + 2, (counted["n"], h.num_traces)
 
 

@@ -64,7 +64,10 @@ class Compiled:
     ``step(acc, status, i, weight, θ, arrays, inputs, targets, V) -> (acc + weight · A_i V, status)``
     with row ``i`` of ``status`` set to ``(L_i, 1 if A_i V is finite else 0)``, and
     ``value_and_grad(acc, status, i, weight, θ, arrays, inputs, targets)`` the same for ``∇L_i``;
-    ``per_sample_and_mean(θ, arrays, inputs, targets) -> ((ℓ₁..ℓ_n), L)`` for per-sample kinds.
+    ``per_sample_and_mean(θ, arrays, inputs, targets) -> ((ℓ₁..ℓ_n), L)`` for per-sample kinds;
+    ``data_pass(status, θ, arrays, groups, V) -> (Σ_i w_i A_i V, status)`` the whole pass over
+    the data in one program (``groups``: batches of one shape stacked, with their indices and
+    weights; see :func:`._data.stacked_groups`).
     ``arrays`` are the array leaves of the user's functions (:class:`._keys.Split`): the
     functions are rebuilt around them while JAX traces, so new state compiles nothing. The
     weighted accumulation and the bookkeeping happen inside the compiled function: a product
@@ -103,7 +106,28 @@ class Compiled:
             value, g = jax.value_and_grad(build(arrays).loss)(theta, inputs, targets)
             return acc + weight * g.astype(acc.dtype), record(status, index, value, g)
 
+        def data_pass(status, theta, arrays, groups, v):
+            # The whole pass over the data in one program: one dispatch and one transfer
+            # (the status) per product, where a call per batch costs a dispatch each (for a
+            # small model, most of a product). Batches of one shape go through a lax.scan
+            # (compiled once per shape, as the per-batch step is); v may be (n,) or (n, b).
+            self.traces += 1
+            built = build(arrays)
+            block = v.reshape(v.shape[0], -1)
+            acc = jnp.zeros(block.shape, dtype=v.dtype)
+
+            def body(carry, item):
+                acc, status = carry
+                index, weight, inputs, targets = item
+                y, value = built.kernel(theta, inputs, targets, block)
+                return (acc + weight * y.astype(acc.dtype), record(status, index, value, y)), None
+
+            for group in groups:
+                (acc, status), _ = jax.lax.scan(body, (acc, status), group)
+            return acc.reshape(v.shape), status
+
         self.step = jax.jit(step, compiler_options=options)
+        self.data_pass = jax.jit(data_pass, compiler_options=options)
         self.value_and_grad = jax.jit(value_and_grad, compiler_options=options)
         self.per_sample_and_mean: Callable[..., tuple[jax.Array, jax.Array]] | None = None
         if kind == "gradient_covariance" and per == "sample":

@@ -152,3 +152,49 @@ class Batches(SizedBatches):
                             f"per-sample losses map over a leading dimension of {size} (the batch size) in every "
                             "leaf; pass per_sample_loss=(params, inputs, targets) -> (batch_size,) instead"
                         )
+
+
+FUSE_MAX_GROUPS = 4
+"""Most runs of equally shaped batches that one fused pass over the data unrolls (each run
+is a ``lax.scan`` of its own, compiled once): data of many shapes goes batch by batch."""
+
+FUSE_MAX_BYTES = 1 << 28
+"""Most bytes of data copied into stacked runs for the fused pass (the batches themselves are
+kept for the per-batch programs: the gradient, sharded data)."""
+
+
+def stacked_groups(batches: Batches, weights: list[Any]) -> tuple[Any, ...] | None:
+    """The batches as runs of equal shape, each stacked along a new leading axis.
+
+    Returns one ``(indices (g,), weights (g,), inputs, targets)`` per run of consecutive
+    batches with the same tree structure, shapes and dtypes (the last, shorter batch is a
+    run of its own), for a ``lax.scan`` over each run in one compiled pass; ``None`` where
+    that does not apply: sharded data, more than :data:`FUSE_MAX_GROUPS` runs, or more than
+    :data:`FUSE_MAX_BYTES` of data to copy.
+    """
+    if batches.sharding is not None:
+        return None
+    runs: list[list[int]] = []
+    previous = None
+    nbytes = 0
+    for index, (inputs, targets) in enumerate(batches.batches):
+        signature = _signature(inputs, targets)
+        if signature != previous:
+            runs.append([])
+            previous = signature
+        runs[-1].append(index)
+        nbytes += sum(leaf.nbytes for leaf in jax.tree_util.tree_leaves((inputs, targets)))
+    if len(runs) > FUSE_MAX_GROUPS or nbytes > FUSE_MAX_BYTES:
+        return None
+    groups = []
+    device = batches.device
+    for run in runs:
+        members = [batches.batches[i] for i in run]
+        # Stacked on the host, once: an eager jnp.stack would compile a program per shape.
+        stacked = jax.tree_util.tree_map(
+            lambda *leaves: jax.device_put(np.stack([np.asarray(leaf) for leaf in leaves]), device), *members
+        )
+        indices = jax.device_put(np.asarray(run, dtype=np.int32), device)
+        group_weights = jax.device_put(np.stack([np.asarray(weights[i]) for i in run]), device)
+        groups.append((indices, group_weights, stacked[0], stacked[1]))
+    return tuple(groups)

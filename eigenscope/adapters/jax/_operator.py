@@ -12,7 +12,7 @@ import numpy as np
 from ... import backends, linop
 from .._operator import CurvatureOperatorBase
 from ._compile import Compiled
-from ._data import Batches
+from ._data import Batches, stacked_groups
 from ._options import JaxOptions
 from ._params import FlatParams
 from ._sharding import DataSharding
@@ -83,6 +83,7 @@ class CurvatureOperator(CurvatureOperatorBase):
         vectorize: bool,
         sharding: DataSharding | None = None,
         details: dict[str, Any] | None = None,
+        fuse: bool = False,
     ) -> None:
         super().__init__(
             kind=kind,
@@ -113,6 +114,8 @@ class CurvatureOperator(CurvatureOperatorBase):
         # status, and the accumulator of a single vector), saving two dispatches a product.
         self._zero_status = self._new_status()
         self._zero_column: jax.Array | None = None
+        # The batches stacked by shape for the fused pass over the data (None: batch by batch).
+        self._groups = stacked_groups(batches, self._weights) if fuse else None
 
     # ---- description -----------------------------------------------------------
     @property
@@ -206,6 +209,11 @@ class CurvatureOperator(CurvatureOperatorBase):
         the status, which names the batch), without another transfer to the host."""
 
     def _matvec(self, x: jax.Array) -> jax.Array:
+        if self._groups is not None and not self.centered and self.reduction == "mean":
+            # The fused pass takes the (n,) vector itself: one dispatch for the whole product.
+            self.num_calls += 1
+            self.num_matvecs += 1
+            return self._pass(x if x.committed else jax.device_put(x, self.device))
         # Compiled reshapes: an eager one costs about 3x a call of a compiled function
         # (40 µs against 12 µs alone, up to 0.2 ms each on a loaded CPU), two per product.
         return _as_vector(self._matmat(_as_column(x)))
@@ -254,7 +262,9 @@ class CurvatureOperator(CurvatureOperatorBase):
         return saving > max(self._single_compile_seconds, 1.0) * (1 + width / 4)
 
     def _pass(self, x: jax.Array) -> jax.Array:
-        """One pass over the data for the block ``x``: ``Σ_b (n_b/N) A_b x``."""
+        """One pass over the data for the block ``x`` (or a vector): ``Σ_b (n_b/N) A_b x``."""
+        if self._groups is not None:
+            return self._fused_pass(x)
         b = x.shape[1]
         if b == 1:
             if self._zero_column is None:
@@ -280,6 +290,31 @@ class CurvatureOperator(CurvatureOperatorBase):
         compiled.widths.add(b)
         seconds = time.perf_counter() - begin
         if b == 1 and compiled.traces == traced:
+            self._single_seconds = min(seconds, self._single_seconds or seconds)
+        elif b == 1:
+            self._single_compile_seconds += seconds
+        return acc
+
+    def _fused_pass(self, x: jax.Array) -> jax.Array:
+        """The pass over the data as one compiled program (:meth:`Compiled.data_pass`)."""
+        if x.ndim == 2 and x.shape[1] == 1:
+            # One program for single vectors, shared by (n,) and (n, 1) (a compiled reshape
+            # costs microseconds; a second program, seconds of compiling).
+            return _as_column(self._fused_pass(_as_vector(x)))
+        b = 1 if x.ndim == 1 else x.shape[1]
+        compiled = self._compiled
+        traces, start = compiled.traces, time.perf_counter()
+        acc, status = compiled.data_pass(self._zero_status, self._flat.theta, self._fn_arrays, self._groups, x)
+        traced = compiled.traces != traces
+        if traced:
+            self.num_traces += compiled.traces - traces
+            self.compile_seconds += time.perf_counter() - start
+        self.num_forward_passes += self.num_batches
+        self.num_vector_passes += b * self.num_batches
+        self._check_status(status, "product")
+        compiled.widths.add(b)
+        seconds = time.perf_counter() - start
+        if b == 1 and not traced:
             self._single_seconds = min(seconds, self._single_seconds or seconds)
         elif b == 1:
             self._single_compile_seconds += seconds

@@ -56,11 +56,19 @@ class Setup:
         )
         # Measured on CPU (benchmarks/bench_jax_adapters.py): unrolled beats vmap there.
         self.vectorize = options.resolve_vectorize(all(d.platform != "cpu" for d in self.flat.theta.devices()))
+        self.loop_safe = False  # set by first_shape
 
     def first_shape(self, fn: Callable[..., Any]) -> Any:
-        """The shape/dtype ``fn(θ, inputs, targets)`` returns on batch 0 (traced, not run)."""
+        """The shape/dtype ``fn(θ, inputs, targets)`` returns on batch 0 (traced, not run).
+
+        The same trace tells whether the model may run inside a loop of the compiled pass
+        over the data (:attr:`loop_safe`).
+        """
         inputs, targets = self.batches.first()
-        return jax.eval_shape(fn, self.flat.theta, inputs, targets)
+        jaxpr, shape = jax.make_jaxpr(fn, return_shape=True)(self.flat.theta, inputs, targets)
+        on_cpu = any(d.platform == "cpu" for d in self.flat.theta.devices())
+        self.loop_safe = not (on_cpu and _uses(jaxpr.jaxpr, _SLOW_IN_LOOPS_ON_CPU))
+        return shape
 
     def operator(self, kind: str, fns: tuple[Any, ...], details: dict[str, Any] | None = None) -> CurvatureOperator:
         """The operator of ``kind`` (a name of :data:`eigenscope.adapters.KINDS`) for ``fns``."""
@@ -77,7 +85,26 @@ class Setup:
             vectorize=self.vectorize,
             sharding=self.sharding,
             details=details,
+            fuse=self.loop_safe,
         )
+
+
+# XLA's CPU convolutions ran 20-30x slower inside a loop body (a lax.scan over the batches)
+# than in straight-line code, and compiled minutes instead of seconds.
+_SLOW_IN_LOOPS_ON_CPU = frozenset({"conv_general_dilated"})
+
+
+def _uses(jaxpr: Any, names: frozenset[str]) -> bool:
+    """Whether ``jaxpr`` or any jaxpr nested in it (jit, custom_vjp, cond, ...) applies a primitive in ``names``."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in names:
+            return True
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (list, tuple)) else (param,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns") and _uses(inner, names):
+                    return True
+    return False
 
 
 def check_per_sample(op: CurvatureOperator, source: str, setup: Setup) -> None:
