@@ -74,8 +74,26 @@ def test_batch_by_batch_traced_once_per_batch_shape(monkeypatch):
     fused = ejx.hessian(lambda p, x, y: loss_fn(p, x, y), params, batches[:2], **KW)  # one run: fused
     v = random_block(h.shape[0], 3)
     h @ v
+    assert not h.fused and fused.fused
     assert h.num_traces == 2  # one per batch shape: the uneven last batch adds one
     h @ v[:, 0]
     assert h.num_traces == 4
     fused @ v
     assert fused.num_traces == 1
+
+
+def test_fused_only_without_cpu_convolutions_and_equal_to_batch_by_batch(monkeypatch):
+    from eigenscope.adapters.jax import _data
+    from eigenscope.zoo import jax as zoo_jax
+
+    cnn = zoo_jax.workload("W1", "tiny", dtype=jnp.float64)
+    assert not ejx.hessian(cnn.loss_fn, cnn.params, cnn.batches).fused  # convolutions stay out of loops on CPU
+    w3 = zoo_jax.workload("W3", "tiny", dtype=jnp.float64)
+    fused = ejx.hessian(w3.loss_fn, w3.params, w3.batches)
+    monkeypatch.setattr(_data, "FUSE_MAX_GROUPS", 0)
+    single = ejx.hessian(lambda p, x, y: w3.loss_fn(p, x, y), w3.params, w3.batches)
+    assert fused.fused and not single.fused
+    v = random_block(fused.shape[0], 3)
+    for x in (v, v[:, :1], v[:, 0]):
+        assert jnp.allclose(fused @ x, single @ x, rtol=1e-12, atol=1e-14)
+    assert fused.num_forward_passes == single.num_forward_passes == 3 * len(w3.batches)

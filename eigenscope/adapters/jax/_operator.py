@@ -39,9 +39,13 @@ class CurvatureOperator(CurvatureOperatorBase):
     length of ``ravel_pytree(params)``; :meth:`unflatten` maps a vector back to the pytree.
 
     The operator is evaluated at the ``params`` it was built with (JAX arrays are
-    immutable: build a new operator for new parameters). The per-batch product is one
-    ``jax.jit``-compiled function, traced once per distinct batch shape and block width
-    (an uneven last batch adds one trace; so does a new number of vectors ``b``), and shared
+    immutable: build a new operator for new parameters). A product is one ``jax.jit``-compiled
+    pass over the data (:attr:`fused`): the batches of one shape go through a ``lax.scan``,
+    so a product costs one dispatch and one transfer, and each number of vectors ``b`` is
+    traced once. Where the model applies convolutions on a CPU (XLA runs them many times
+    slower inside a loop), on sharded data, or for data of more than four runs of batch
+    shapes, the per-batch product is compiled instead, traced once per distinct batch shape
+    and block width (an uneven last batch adds one trace). Either program is shared
     with every operator of the same kind built from equal functions (the same code and
     closed-over values; arrays a function carries as a pytree, such as the state of
     :func:`nnx_model`, are arguments of the compiled code) and parameter structure: an
@@ -132,6 +136,11 @@ class CurvatureOperator(CurvatureOperatorBase):
     def num_replicated_batches(self) -> int:
         """Batches whose size the data axis does not divide, replicated on every device."""
         return self._batches.num_replicated
+
+    @property
+    def fused(self) -> bool:
+        """Whether a product is one compiled pass over all batches (else one call per batch)."""
+        return self._groups is not None
 
     @property
     def num_batch_shapes(self) -> int:
