@@ -189,7 +189,9 @@ def _add_study_parser(sub: Any) -> None:
     s.add_argument("--quick", action="store_true", help="the reduced run (about a minute): less evidence")
     s.add_argument("--seed", type=int, default=0, metavar="N", help="base seed of the replicates (default 0)")
     s.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
-    s.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
+    s.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads of torch and of NumPy/SciPy's BLAS (default: as set)"
+    )
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.add_argument("--traceback", action="store_true", help="show the full traceback of an error")
 
@@ -381,18 +383,13 @@ def _study(ns: argparse.Namespace, args: list[str], stdout: TextIO, stderr: Text
     if ns.name is None:
         return _fail(f"'{PROG} study' needs a study name or --list (see '{PROG} study --help')", stderr, 2)
     try:
-        import torch
+        import torch  # noqa: F401
     except ImportError as exc:
         return _fail(f"'{PROG} study' needs PyTorch: pip install 'eigenscope[torch,plot,cli]' ({exc})", stderr)
     from .analysis import JobError, tqdm_progress
     from .analysis.studies import run_study
 
-    threads_before = torch.get_num_threads()
     try:
-        if ns.threads is not None:
-            if ns.threads < 1:
-                raise CLIError(f"--threads must be at least 1, got {ns.threads}")
-            torch.set_num_threads(ns.threads)
         if ns.seed < 0:
             raise CLIError(f"--seed must be non-negative, got {ns.seed}")
         progress = None if ns.quiet else tqdm_progress()
@@ -405,6 +402,7 @@ def _study(ns: argparse.Namespace, args: list[str], stdout: TextIO, stderr: Text
             progress=progress,
             stdout=stdout,
             command=shlex.join([PROG, *args]),
+            threads=ns.threads,
         )
     except (CLIError, JobError) as exc:
         if show_traceback:
@@ -414,8 +412,6 @@ def _study(ns: argparse.Namespace, args: list[str], stdout: TextIO, stderr: Text
         if show_traceback:
             raise
         return _fail(f"{type(exc).__name__}: {exc} (run with --traceback for details)", stderr)
-    finally:
-        torch.set_num_threads(threads_before)
     return 0
 
 

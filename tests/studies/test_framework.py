@@ -142,3 +142,20 @@ def test_every_study_is_listed_and_callable_by_name():
     for s in listed:
         assert s.title and s.source.startswith("seed ")
         assert callable(getattr(studies, s.name.replace("-", "_")))
+
+
+def test_threads_limited_during_the_run_and_restored(monkeypatch, tmp_path):
+    torch = pytest.importorskip("torch")
+    seen = {}
+
+    def run(ctx):
+        seen["torch"] = torch.get_num_threads()
+        return _toy_run(ctx)
+
+    monkeypatch.setattr(studies, "get_study", lambda name: Study("t", "t", "seed 0", run))
+    before = torch.get_num_threads()
+    studies.run_study("t", out=str(tmp_path / "t"), threads=1)
+    assert seen["torch"] == 1 and torch.get_num_threads() == before
+    with pytest.raises(studies.JobError, match="threads"):
+        studies.run_study("t", out=str(tmp_path / "u"), threads=0)
+    assert not (tmp_path / "u").exists()
