@@ -304,7 +304,7 @@ def _notes(ctx: StudyContext) -> tuple[str, ...]:
         "most the number of batches (20 for Gauss-10, 32 for digits), which bounds the top-15 subspace from above.",
         "H, M and H_p are formed exactly (n Hessian-vector products each, then numpy.linalg.eigh); eigenscope's SLQ "
         "(es.spectral_density) runs on the same operators at the first and last checkpoint and is compared with the "
-        "exact spectra by the 1-Wasserstein distance. H_p's operator is es.add(M, es.scale(H, −1)).",
+        "exact spectra by the 1-Wasserstein distance. H_p's operator is M - H (eigenscope's operator algebra).",
         "‖H_p + H‖_F = ‖M‖_F: 'H_p close to −H' says that M is small next to H. With cross-entropy near a minimum the "
         "gradients shrink like the residuals p − y while H shrinks like p(1 − p), so the ratio is expected to fall as "
         "the loss goes to zero.",

@@ -168,7 +168,7 @@ def measure_checkpoint(
         # the per-sample second moment (empirical Fisher) F = (1/N) Σᵢ gᵢgᵢᵀ: batches of one sample
         f = second_moment_from_gradients(*batch_gradients(model, loss_fn, batches(x, y, 1)))
         out["fisher_over_h"] = float(np.linalg.norm(f) / norm_h)
-        ops = {"H": h_op, "M": m_op, "Hp": es.add(m_op, es.scale(h_op, -1.0))}
+        ops = {"H": h_op, "M": m_op, "Hp": m_op - h_op}
         exact = {"H": wh, "M": wm, "Hp": wp}
         out["slq"] = {}
         for name, op in ops.items():
