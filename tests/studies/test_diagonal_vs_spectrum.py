@@ -14,6 +14,7 @@ pytest.importorskip("matplotlib")
 import eigenscope as es  # noqa: E402
 from eigenscope.analysis._html import format_number  # noqa: E402
 from eigenscope.analysis.studies import VERDICTS, run_study  # noqa: E402
+from eigenscope.analysis.studies._common import serial_blas  # noqa: E402
 from eigenscope.analysis.studies._diagonal_vs_spectrum_measure import (  # noqa: E402
     curvature_comparison,
     law_atoms,
@@ -24,7 +25,6 @@ from eigenscope.analysis.studies._diagonal_vs_spectrum_measure import (  # noqa:
     wigner,
     wishart,
 )
-from eigenscope.analysis.studies._true_vs_empirical_measure import serial_blas  # noqa: E402
 from eigenscope.metrics import density_wasserstein  # noqa: E402
 from tests._helpers import HtmlText  # noqa: E402
 

@@ -145,6 +145,18 @@ def flat_parameters(model: Any) -> Any:
     return torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad])
 
 
+def serial_blas() -> Any:
+    """A context in which NumPy's BLAS/LAPACK runs on one thread.
+
+    The dense decompositions here are small (n ≤ a few thousand); on a loaded machine a
+    multi-threaded LAPACK call can be 10-20 times slower than a serial one (threads waiting
+    for cores), and on an idle one the serial call costs at most about the thread count.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _like(op: Any, array: np.ndarray) -> Any:
     import torch
 

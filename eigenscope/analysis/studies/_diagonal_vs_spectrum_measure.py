@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._true_vs_empirical_measure import serial_blas
+from ._common import serial_blas
 
 LAW_ATOMS = 20000
 

@@ -64,7 +64,7 @@ def spectrum(op: Any, *, num_steps: int, seed: int, exact: bool = True) -> dict[
     eigs = None
     if exact:
         mat = _common.dense(op)
-        with serial_blas():
+        with _common.serial_blas():
             eigs = np.linalg.eigvalsh(mat)
     return {"eigenvalues": eigs, "slq": es.spectral_density(op, num_steps, 1, seed=seed)}
 
@@ -117,15 +117,3 @@ def steps_to_epochs(num_samples: int, batch_size: int, steps: int) -> int:
     """Epochs giving at least ``steps`` SGD updates on ``num_samples`` samples: ``⌈steps / ⌈N/B⌉⌉``. O(1)."""
     per_epoch = -(-num_samples // batch_size)
     return max(1, -(-steps // per_epoch))
-
-
-def serial_blas() -> Any:
-    """A context in which NumPy's BLAS/LAPACK runs on one thread.
-
-    The dense decompositions here are small (n ≤ a few thousand); on a loaded machine a
-    multi-threaded LAPACK call can be 10-20 times slower than a serial one (threads waiting
-    for cores), and on an idle one the serial call costs at most about the thread count.
-    """
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
