@@ -190,7 +190,7 @@ def _add_study_parser(sub: Any) -> None:
     s.add_argument("--seed", type=int, default=0, metavar="N", help="base seed of the replicates (default 0)")
     s.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     s.add_argument(
-        "--threads", type=int, metavar="N", help="CPU threads of torch and of NumPy/SciPy's BLAS (default: as set)"
+        "--threads", type=int, default=1, metavar="N", help="CPU threads of torch and of NumPy/SciPy's BLAS (default 1)"
     )
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.add_argument("--traceback", action="store_true", help="show the full traceback of an error")

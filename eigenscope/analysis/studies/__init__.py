@@ -68,7 +68,7 @@ def run_study(
     progress: ProgressFactory | None = None,
     stdout: TextIO | None = None,
     command: str | None = None,
-    threads: int | None = None,
+    threads: int | None = 1,
 ) -> dict[str, Any]:
     """Run study ``name``; write ``results.json``, figures and ``report.html`` to ``out``.
 
@@ -94,10 +94,10 @@ def run_study(
         The command line recorded in the report (default: the equivalent ``eigenscope study`` call).
     threads
         CPU threads for torch and for the BLAS/LAPACK behind NumPy and SciPy during the run
-        (default: leave both as they are). On a shared machine one thread can be many times
-        faster than oversubscribed ones: an ``eigh`` of order 1,500 took 19 s with two
-        OpenBLAS threads on two busy cores and 1 s with one.
-
+        (``None``: leave both as they are). One by default: the studies' networks are small
+        enough that a second thread gains little, and on a shared machine oversubscribed
+        threads are many times slower (an ``eigh`` of order 1,500 took 19 s with two
+        OpenBLAS threads on two busy cores and 1 s with one; Hessian products 3×).
     Returns
     -------
     dict
@@ -122,6 +122,7 @@ def run_study(
             "seed": seed,
             "device": device,
             "seconds": time.perf_counter() - start,
+            "threads": threads,
             "command": command,
             "python": sys.version.split()[0],
         }
