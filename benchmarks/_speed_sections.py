@@ -118,3 +118,46 @@ def compile_section(d: dict[str, Any]) -> str:
                 f"{row['auto_reason'][-1] or ''} |"
             )
     return "\n".join(lines)
+
+
+def jax_overhead_section(d: dict[str, Any]) -> str:
+    """The JAX adapter against hand-written JAX: product ratios and first calls."""
+    settings = d.get("settings", {})
+    machine = d.get("machine", {})
+    load = ", ".join(f"{x:.1f}" for x in machine.get("load_average_at_start", []))
+    targets = settings.get("targets", {"hvp_vs_hand": 1.2, "matmat8_vs_hand_hvp": 5.0})
+    lines = [
+        "## JAX adapter against hand-written JAX (`python -m benchmarks.bench_jax_overhead --cache`)",
+        "",
+        f"`benchmarks/results/jax_overhead.json` ({d.get('date', '')}, load average at the start {load}): "
+        "one product `H @ v` of the operator against a hand-written `jax.jit(jvp(grad))` of the per-batch loss "
+        "summed over the batches (target ≤ "
+        f"{targets.get('hvp_vs_hand', 1.2)}×), and an 8-vector `matmat` in hand products (target ≤ "
+        f"{targets.get('matmat8_vs_hand_hvp', 5.0)}); medians of interleaved rounds. Then the first call of each "
+        "algorithm in a fresh process, after one product. See [the JAX page](jax.md#first-calls).",
+        "",
+        "| model | params | `H @ v` ÷ hand | `(n, 1)` column ÷ hand | 8-vector matmat in hand products | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in d.get("products", {}).items():
+        r = row["ratios"]
+        met = "yes" if all(row.get("met", {}).values()) else "no"
+        lines.append(
+            f"| {name} | {row['num_params']:,} | {r['hvp_vs_hand']:.2f} | {r['hvp_column_vs_hand']:.2f} | "
+            f"{r['matmat8_vs_hand_hvp']:.2f} | {met} |"
+        )
+    lines += [
+        "",
+        "| first call | seconds | compilations | compiling / products / outside s | same call again, s |",
+        "|---|---|---|---|---|",
+    ]
+    calls = dict(d.get("cold_start", {}))
+    if "cold_start_cached_eigsh" in d:
+        calls["eigsh, second process on the on-disk cache"] = d["cold_start_cached_eigsh"]
+    for name, row in calls.items():
+        first, second = row["first"], row.get("second", {})
+        split = f"{first['compile_seconds']:.2f} / {first['product_seconds']:.2f} / {first['outside_seconds']:.2f}"
+        lines.append(
+            f"| {name} | {first['seconds']:.2f} | {first['compilations']} | {split} | {_f(second.get('seconds'))} |"
+        )
+    return "\n".join(lines)

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from benchmarks._speed_sections import compile_section, krylov_section
+from benchmarks._speed_sections import compile_section, jax_overhead_section, krylov_section
 
 from ._peers import LABELS
 
@@ -696,6 +696,7 @@ def render_page(results: Path) -> str:
         ("trace.json", trace_section),
         ("torch_adapters.json", torch_adapters_section),
         ("jax_adapters.json", jax_adapters_section),
+        ("jax_overhead.json", jax_overhead_section),
         ("distributed.json", distributed_section),
         ("compile.json", compile_section),
         ("compare_cpu.json", lambda d: compare_section(d)),
