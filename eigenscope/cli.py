@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default 1 for the demo, 2 otherwise)")
     g.add_argument("--out", metavar="DIR", help="output directory (default eigenscope-out)")
     g.add_argument("--config", metavar="FILE", help="TOML file with the same keys (flags override it)")
-    g.add_argument("--no-plots", action="store_false", dest="plots", help="write results.json only, no figures")
+    g.add_argument("--no-plots", action="store_false", dest="plots", help="no figures (results.json, report.html)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     g.add_argument("--traceback", action="store_true", help="show the full traceback of an error")
     _add_study_parser(sub)
