@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
-
 import numpy as np
 import pytest
 
@@ -12,8 +9,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
 import eigenscope as es  # noqa: E402
-from eigenscope.analysis._html import format_number  # noqa: E402
-from eigenscope.analysis.studies import VERDICTS, run_study  # noqa: E402
 from eigenscope.analysis.studies._common import serial_blas  # noqa: E402
 from eigenscope.analysis.studies._diagonal_vs_spectrum_measure import (  # noqa: E402
     curvature_comparison,
@@ -26,7 +21,7 @@ from eigenscope.analysis.studies._diagonal_vs_spectrum_measure import (  # noqa:
     wishart,
 )
 from eigenscope.metrics import density_wasserstein  # noqa: E402
-from tests._helpers import HtmlText  # noqa: E402
+from tests.studies._checks import run_quick  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -94,15 +89,12 @@ def test_curvature_comparison_on_known_operators():
 
 def test_quick_run_writes_claims_figures_and_report(tmp_path):
     out = tmp_path / "dvs"
-    results = run_study("diagonal-vs-spectrum", out=str(out), quick=True, seed=0)
-    saved = json.loads((out / "results.json").read_text())
-    keys = [c["key"] for c in saved["claims"]]
-    assert keys == ["diagonal_spectrum_far", "diagonal_misses_top", "slq_recovers_laws", "diagonal_fails_random"]
-    for claim in saved["claims"]:
-        assert claim["statement"] and claim["verdict"] in VERDICTS and "reproduced if" in claim["rule"]
-        for criterion in claim["criteria"]:
-            values = criterion["quantity"]["values"]
-            assert len(values) >= 2 and all(math.isfinite(v) for v in values)
+    saved = run_quick(
+        "diagonal-vs-spectrum",
+        out,
+        keys=["diagonal_spectrum_far", "diagonal_misses_top", "slq_recovers_laws", "diagonal_fails_random"],
+        figures=("mlp_cdfs", "random_matrices"),
+    )
     settings = saved["settings"]
     spectra = saved["data"]["spectra_mlp_replicate_0"]
     assert len(spectra["hessian"]["eigenvalues"]) == settings["parameters_P"]
@@ -110,14 +102,3 @@ def test_quick_run_writes_claims_figures_and_report(tmp_path):
         len(saved["data"]["spectra_random_matrices_replicate_0"]["wigner"]["eigenvalues"])
         == (settings["random_matrix_size"])
     )
-    for name in ("mlp_cdfs", "random_matrices"):
-        assert (out / f"{name}.png").is_file() and (out / f"{name}.svg").is_file()
-    page = HtmlText((out / "report.html").read_text())
-    for claim in saved["claims"]:
-        assert claim["statement"] in page.text
-        assert claim["criteria"][0]["rule"] in page.text
-        assert format_number(claim["criteria"][0]["quantity"]["mean"]) in page.text
-    assert all(v in page.text for v in saved["verdicts"].values())
-    page.assert_self_contained()
-    assert not any(s.startswith(("http://", "https://")) for s in page.sources)
-    assert results["report_path"].endswith("report.html")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
-
 import numpy as np
 import pytest
 
@@ -12,8 +9,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
 from eigenscope.adapters import torch as est  # noqa: E402
-from eigenscope.analysis._html import format_number  # noqa: E402
-from eigenscope.analysis.studies import VERDICTS, _common, run_study  # noqa: E402
+from eigenscope.analysis.studies import _common  # noqa: E402
 from eigenscope.analysis.studies._hessian_vs_second_moment_measure import (  # noqa: E402
     aligned_cosine,
     batch_gradients,
@@ -22,7 +18,7 @@ from eigenscope.analysis.studies._hessian_vs_second_moment_measure import (  # n
     second_moment_eigh,
     second_moment_from_gradients,
 )
-from tests._helpers import HtmlText  # noqa: E402
+from tests.studies._checks import run_quick  # noqa: E402
 
 CE = torch.nn.functional.cross_entropy
 
@@ -126,14 +122,13 @@ def test_aligned_cosine_of_identical_and_random_subspaces():
 
 def test_quick_run_writes_claims_figures_and_report(tmp_path):
     out = tmp_path / "hvsm"
-    results = run_study("hessian-vs-second-moment", out=str(out), quick=True, seed=0)
-    saved = json.loads((out / "results.json").read_text())
-    assert [c["key"] for c in saved["claims"]] == ["top_subspaces_aligned", "residual_significant_close_to_minus_h"]
-    for claim in saved["claims"]:
-        assert claim["statement"] and claim["verdict"] in VERDICTS and "reproduced if" in claim["rule"]
-        for criterion in claim["criteria"]:
-            values = criterion["quantity"]["values"]
-            assert len(values) == 1 and all(math.isfinite(v) for v in values)
+    saved = run_quick(
+        "hessian-vs-second-moment",
+        out,
+        keys=["top_subspaces_aligned", "residual_significant_close_to_minus_h"],
+        figures=("spectra-over-training", "principal-angles", "residual", "slq-vs-exact"),
+        replicates=1,
+    )
     for key in ("gauss10", "digits"):
         series = saved["data"][key]
         rep = series["replicates"][0]
@@ -144,14 +139,3 @@ def test_quick_run_writes_claims_figures_and_report(tmp_path):
         assert all(v["w1_relative"] < 0.05 for mats in rep["slq"].values() for v in mats.values())
         assert series["random_baseline"]["mean"] < 0.5
         assert set(saved["data"]["slq_vs_exact"][key]) == {"H", "M", "Hp"}
-    for name in ("spectra-over-training", "principal-angles", "residual", "slq-vs-exact"):
-        assert (out / f"{name}.png").is_file() and (out / f"{name}.svg").is_file()
-    page = HtmlText((out / "report.html").read_text())
-    for claim in saved["claims"]:
-        assert claim["statement"] in page.text and claim["verdict"] in page.text
-        for criterion in claim["criteria"]:
-            assert criterion["rule"] in page.text
-            assert format_number(criterion["quantity"]["mean"]) in page.text
-    page.assert_self_contained()
-    assert not any(s.startswith(("http://", "https://")) for s in page.sources)
-    assert results["report_path"].endswith("report.html")

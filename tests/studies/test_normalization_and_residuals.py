@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -12,8 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
 from eigenscope.adapters import torch as est  # noqa: E402
-from eigenscope.analysis._html import format_number  # noqa: E402
-from eigenscope.analysis.studies import VERDICTS, _common, run_study  # noqa: E402
+from eigenscope.analysis.studies import _common  # noqa: E402
 from eigenscope.analysis.studies._normalization_and_residuals import QUICK  # noqa: E402
 from eigenscope.analysis.studies._normalization_and_residuals_measure import (  # noqa: E402
     VARIANTS,
@@ -22,7 +20,7 @@ from eigenscope.analysis.studies._normalization_and_residuals_measure import (  
     log_ratio,
     spectrum_summary,
 )
-from tests._helpers import HtmlText  # noqa: E402
+from tests.studies._checks import run_quick  # noqa: E402
 
 CE = torch.nn.functional.cross_entropy
 TINY = Scale(64, 32, 4, 16, 0.05, 0.9, 0.1, (2, "M", 3), (2, 3), 122, 1, 1e-8)
@@ -113,21 +111,19 @@ def test_log_ratio():
 
 def test_quick_run_writes_claims_figures_and_report(tmp_path):
     out = tmp_path / "nr"
-    results = run_study("normalization-and-residuals", out=str(out), quick=True, seed=0)
-    saved = json.loads((out / "results.json").read_text())
-    assert [c["key"] for c in saved["claims"]] == [
-        "negative_eigenvalues_shrink",
-        "batchnorm_lowers_outlier_ratio",
-        "batchnorm_lowers_covariance_outlier_ratio",
-        "residuals_sharpen_spectrum",
-        "population_statistics_more_outliers",
-        "lr_drop_flattens",
-    ]
-    for claim in saved["claims"]:
-        assert claim["statement"] and claim["verdict"] in VERDICTS and "reproduced if" in claim["rule"]
-        for criterion in claim["criteria"]:
-            values = criterion["quantity"]["values"]
-            assert values and all(math.isfinite(v) for v in values)
+    saved = run_quick(
+        "normalization-and-residuals",
+        out,
+        keys=[
+            "negative_eigenvalues_shrink",
+            "batchnorm_lowers_outlier_ratio",
+            "batchnorm_lowers_covariance_outlier_ratio",
+            "residuals_sharpen_spectrum",
+            "population_statistics_more_outliers",
+            "lr_drop_flattens",
+        ],
+        figures=("densities", "training", "outlier-ratios"),
+    )
     # one replicate; 5 networks per replicate for claim (a)
     assert len(saved["claims"][0]["criteria"][0]["quantity"]["values"]) == len(VARIANTS)
     runs = saved["data"]["runs"]
@@ -142,14 +138,3 @@ def test_quick_run_writes_claims_figures_and_report(tmp_path):
     assert check["lambda_min_ritz"] == pytest.approx(check["lambda_min_exact"], rel=1e-3)
     spread = check["lambda_max_exact"] - check["lambda_min_exact"]
     assert check["wasserstein_slq_exact"] < 0.05 * spread
-    for name in ("densities", "training", "outlier-ratios"):
-        assert (out / f"{name}.png").is_file() and (out / f"{name}.svg").is_file()
-    page = HtmlText((out / "report.html").read_text())
-    for claim in saved["claims"]:
-        assert claim["statement"] in page.text and claim["verdict"] in page.text
-        for criterion in claim["criteria"]:
-            assert criterion["rule"] in page.text
-            assert format_number(criterion["quantity"]["mean"]) in page.text
-    page.assert_self_contained()
-    assert not any(s.startswith(("http://", "https://")) for s in page.sources)
-    assert results["report_path"].endswith("report.html")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
-import math
 
 import numpy as np
 import pytest
@@ -12,8 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
-from eigenscope.analysis._html import format_number  # noqa: E402
-from eigenscope.analysis.studies import VERDICTS, _common, run_study  # noqa: E402
+from eigenscope.analysis.studies import _common  # noqa: E402
 from eigenscope.analysis.studies._optimizer_vs_curvature_measure import (  # noqa: E402
     correlations,
     curvature,
@@ -22,7 +19,7 @@ from eigenscope.analysis.studies._optimizer_vs_curvature_measure import (  # noq
     second_moment_diagonals,
     train_adam,
 )
-from tests._helpers import HtmlText  # noqa: E402
+from tests.studies._checks import run_quick  # noqa: E402
 
 CE = torch.nn.functional.cross_entropy
 
@@ -119,14 +116,13 @@ def test_correlations_and_normalized_wasserstein():
 
 def test_quick_run_writes_claims_figures_and_report(tmp_path):
     out = tmp_path / "ovc"
-    results = run_study("optimizer-vs-curvature", out=str(out), quick=True, seed=0)
-    saved = json.loads((out / "results.json").read_text())
-    assert [c["key"] for c in saved["claims"]] == ["adam_tracks_second_moment", "adam_distribution_like_second_moment"]
-    for claim in saved["claims"]:
-        assert claim["statement"] and claim["verdict"] in VERDICTS and "reproduced if" in claim["rule"]
-        for criterion in claim["criteria"]:
-            values = criterion["quantity"]["values"]
-            assert len(values) == 2 and all(math.isfinite(v) for v in values)
+    saved = run_quick(
+        "optimizer-vs-curvature",
+        out,
+        keys=["adam_tracks_second_moment", "adam_distribution_like_second_moment"],
+        figures=("scatter", "densities"),
+        replicates=2,
+    )
     for rec in saved["data"]["per_seed"]:
         assert rec["second_moment_product_error"] < 1e-10
         assert -1 <= rec["spearman M (per-sample)"] <= 1
@@ -134,14 +130,3 @@ def test_quick_run_writes_claims_figures_and_report(tmp_path):
     n = saved["data"]["per_seed"][0]["parameters"]
     assert all(len(v) == n for v in vectors.values())
     assert min(vectors["v_hat"]) >= 0
-    for name in ("scatter", "densities"):
-        assert (out / f"{name}.png").is_file() and (out / f"{name}.svg").is_file()
-    page = HtmlText((out / "report.html").read_text())
-    for claim in saved["claims"]:
-        assert claim["statement"] in page.text and claim["verdict"] in page.text
-        for criterion in claim["criteria"]:
-            assert criterion["rule"] in page.text
-            assert format_number(criterion["quantity"]["mean"]) in page.text
-    page.assert_self_contained()
-    assert not any(s.startswith(("http://", "https://")) for s in page.sources)
-    assert results["report_path"].endswith("report.html")
