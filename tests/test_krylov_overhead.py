@@ -101,3 +101,21 @@ def test_eigsh_and_density_never_modify_an_operators_arrays():
     np.testing.assert_allclose(res.eigenvalues, 1.0, rtol=1e-12)
     for x, copy in ones.seen:
         np.testing.assert_array_equal(x, copy)
+
+
+@pytest.mark.parametrize("n", [100, 2048, 2049, 1_000_003])
+def test_long_inner_products_and_norms_are_accurate_on_every_backend(xp, n):
+    # Chunked sums (no n-length temporary) on torch and JAX, NumPy's pairwise sum on NumPy:
+    # float32 to a few ε at any n, where one float32 dot product is off by 1e-4 at 10⁷.
+    from eigenscope import backends
+
+    rng = np.random.default_rng(n)
+    x32 = (rng.standard_normal(n) + 0.5).astype(np.float32)
+    y32 = (rng.standard_normal(n) + 0.5).astype(np.float32)
+    exact_dot = float(np.dot(x32.astype(np.float64), y32.astype(np.float64)))
+    exact_norm = float(np.linalg.norm(x32.astype(np.float64)))
+    x, y = xp.asarray(x32), xp.asarray(y32)
+    dot = float(backends.to_numpy(_orth.dot(xp, x, y)))
+    norm = float(backends.to_numpy(_orth.column_norms(xp, xp.stack([x, y], axis=1))[0]))
+    assert abs(dot - exact_dot) <= 1e-6 * float(np.dot(np.abs(x32), np.abs(y32)))
+    assert abs(norm / exact_norm - 1) <= 1e-6

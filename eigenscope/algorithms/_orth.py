@@ -30,13 +30,49 @@ from ..backends import Array
 def column_norms(xp: Any, w: Array) -> Array:
     """``‖w[:, i]‖₂`` for each column of ``w`` (n, b), accurate to a few ε at any n.
 
-    Each column is reduced on its own, as a 1-d array: NumPy sums a 1-d array
-    pairwise but an (n, b) array along axis 0 naively (row after row), which
-    loses ~√n·ε. Cost: one pass over ``w``.
+    Each column is reduced on its own (:func:`dot`): NumPy sums a 1-d array pairwise
+    but an (n, b) array along axis 0 naively (row after row), which loses ~√n·ε.
+    Cost: one pass over ``w``.
     """
     if w.shape[1] == 1:
-        return xp.sqrt(xp.sum(w[:, 0] * w[:, 0]))[None]
-    return xp.stack([xp.sqrt(xp.sum(w[:, i] * w[:, i])) for i in range(w.shape[1])])
+        return _norm(xp, w[:, 0])[None]
+    return xp.stack([_norm(xp, w[:, i]) for i in range(w.shape[1])])
+
+
+def _norm(xp: Any, x: Array) -> Array:
+    """``‖x‖₂`` as :func:`dot` computes ``xᵀx``, with the chunks' norms (a vector norm reads
+    ``x`` once without a temporary: 1.4 ms at n = 10⁷ in float32, against 12 ms for the
+    chunks' inner products)."""
+    n = x.shape[0]
+    if n <= 2 * _CHUNK or not backends.framework_of(xp).chunked_reductions:
+        return xp.sqrt(xp.sum(x * x))
+    m = (n // _CHUNK) * _CHUNK
+    acc = _accumulator(xp)
+    parts = xp.astype(xp.linalg.vector_norm(xp.reshape(x[:m], (m // _CHUNK, _CHUNK)), axis=1), acc)
+    total = xp.sum(parts * parts)
+    if m < n:
+        total = total + xp.astype(xp.sum(x[m:] * x[m:]), acc)
+    return xp.astype(xp.sqrt(total), x.dtype)
+
+
+def dot(xp: Any, x: Array, y: Array) -> Array:
+    """``xᵀy`` for two vectors of length n, accurate to a few ε at any n, as a 0-d array.
+
+    NumPy: ``sum(x * y)``, a pairwise sum. Elsewhere, for n > 2·2¹⁰: the inner products
+    of chunks of 2¹⁰ (short sums, in the working precision), added in float64 — without
+    the n-length temporary ``x * y`` (at n = 10⁷ in float32, torch, 1 thread: 12 ms against
+    20 ms; a single float32 dot was off by 1e-4 there, the chunked sums by 1e-10).
+    """
+    n = x.shape[0]
+    if n <= 2 * _CHUNK or not backends.framework_of(xp).chunked_reductions:
+        return xp.sum(x * y)
+    m = (n // _CHUNK) * _CHUNK
+    acc = _accumulator(xp)
+    parts = xp.vecdot(xp.reshape(x[:m], (m // _CHUNK, _CHUNK)), xp.reshape(y[:m], (m // _CHUNK, _CHUNK)))
+    total = xp.sum(xp.astype(parts, acc))
+    if m < n:
+        total = total + xp.astype(xp.sum(x[m:] * y[m:]), acc)
+    return xp.astype(total, x.dtype)
 
 
 def row_norms(xp: Any, w: Array) -> Array:

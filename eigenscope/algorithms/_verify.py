@@ -37,7 +37,15 @@ from scipy.linalg import eigh_tridiagonal
 
 from .. import backends
 from ..backends import Array
-from ._orth import breakdown_tolerance, column_norms, orthonormalize_block, project_out, reorthogonalize, take_columns
+from ._orth import (
+    breakdown_tolerance,
+    column_norms,
+    dot,
+    orthonormalize_block,
+    project_out,
+    reorthogonalize,
+    take_columns,
+)
 from ._pairs import Pairs, ranking, threshold
 from ._scaling import NormalizedProducts
 from ._thick_restart import thick_restart
@@ -159,10 +167,10 @@ def _scan(
         # A q is nearly orthogonal to them: one pass; its result is a fresh array, updated in
         # place from here on (a fresh n-length array costs more than the arithmetic at n = 10⁷).
         w, _, _ = reorthogonalize(xp, w, (locked,))
-        a = xp.sum(q * w)
+        a = dot(xp, q[:, 0], w[:, 0])
         w -= a * q
         w -= beta_prev * q_prev
-        corr = xp.sum(q * w)  # one local re-orthogonalization against q_m
+        corr = dot(xp, q[:, 0], w[:, 0])  # one local re-orthogonalization against q_m
         w -= corr * q
         b = column_norms(xp, w)[0]
         ab = backends.to_numpy(xp.stack([a + corr, b])).astype(np.float64)

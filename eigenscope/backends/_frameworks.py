@@ -82,6 +82,10 @@ class Framework:
     name = "array_api"
     static_shapes = False
     """Whether every new array shape costs a compilation (then loops keep shapes fixed)."""
+    chunked_reductions = True
+    """Whether long inner products and norms go in chunks added in float64: no n-length
+    temporary, and short sums in the working precision (NumPy's own pairwise sum of a
+    1-d array is as accurate, and its temporaries cheap: it sums ``x * y``)."""
 
     def __init__(self, xp: ModuleType) -> None:
         self.xp = xp
@@ -158,6 +162,7 @@ class NumpyFramework(Framework):
     """NumPy: host arrays already."""
 
     name = "numpy"
+    chunked_reductions = False
 
     def from_host(self, a: np.ndarray, *, dtype: Any, device: Any) -> Array:
         return np.asarray(a, dtype=dtype)
