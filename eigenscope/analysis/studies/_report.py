@@ -49,7 +49,7 @@ def write_report(results: dict[str, Any], folder: Path) -> Path:
                 [
                     q["name"],
                     q["mean"],
-                    q["stderr"],
+                    _stderr(q),
                     len(q["values"]),
                     f"[{format_number(lo)}, {format_number(hi)}]",
                     f"{crit['op']} {format_number(crit['threshold'])}",
@@ -60,7 +60,7 @@ def write_report(results: dict[str, Any], folder: Path) -> Path:
         if claim["context"]:
             doc.table(
                 ["also measured", "mean", "s.e.", "replicates"],
-                [[m["name"], m["mean"], m["stderr"], len(m["values"])] for m in claim["context"]],
+                [[m["name"], m["mean"], _stderr(m), len(m["values"])] for m in claim["context"]],
             )
     if results["figures"]:
         doc.heading("Figures")
@@ -96,3 +96,8 @@ def _plain(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(format_number(v) for v in value)
     return format_number(value)
+
+
+def _stderr(quantity: dict[str, Any]) -> float | None:
+    """The standard error shown: none (a dash) for a single replicate, where it is undefined."""
+    return quantity["stderr"] if len(quantity["values"]) > 1 else None
