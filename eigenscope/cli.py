@@ -357,16 +357,22 @@ def _main(argv: Sequence[str] | None) -> int:
         from .analysis import JobError, run_analyze
     except ImportError as exc:
         return _fail(f"'{PROG} analyze' needs PyTorch: pip install 'eigenscope[torch,plot,cli]' ({exc})", stderr)
+    return _guarded(lambda: run_analyze(_settings(ns), stdout=stdout, argv=args), JobError, stderr, show_traceback)
+
+
+def _guarded(job: Any, job_error: type[Exception], stderr: TextIO, show_traceback: bool) -> int:
+    """Run ``job()``; return 0, or 1 with one line on stderr (``--traceback``: raise instead).
+
+    Bad input (:class:`CLIError`, ``job_error``) is reported by its message. Anything else is
+    either a bug or a problem deep in the user's model: its type and message, in one line.
+    """
     try:
-        settings = _settings(ns)
-        run_analyze(settings, stdout=stdout, argv=args)
-    except (CLIError, JobError) as exc:
+        job()
+    except (CLIError, job_error) as exc:
         if show_traceback:
             raise
         return _fail(str(exc), stderr)
     except Exception as exc:
-        # Anything else is either a bug or a problem deep in the user's model: say what it
-        # was in one line; --traceback shows where.
         if show_traceback:
             raise
         return _fail(f"{type(exc).__name__}: {exc} (run with --traceback for details)", stderr)
@@ -389,10 +395,9 @@ def _study(ns: argparse.Namespace, args: list[str], stdout: TextIO, stderr: Text
     from .analysis import JobError, tqdm_progress
     from .analysis.studies import run_study
 
-    try:
-        if ns.seed < 0:
-            raise CLIError(f"--seed must be non-negative, got {ns.seed}")
-        progress = None if ns.quiet else tqdm_progress()
+    progress = None if ns.quiet else tqdm_progress()
+
+    def job() -> None:
         run_study(
             ns.name,
             out=ns.out,
@@ -404,15 +409,8 @@ def _study(ns: argparse.Namespace, args: list[str], stdout: TextIO, stderr: Text
             command=shlex.join([PROG, *args]),
             threads=ns.threads,
         )
-    except (CLIError, JobError) as exc:
-        if show_traceback:
-            raise
-        return _fail(str(exc), stderr)
-    except Exception as exc:
-        if show_traceback:
-            raise
-        return _fail(f"{type(exc).__name__}: {exc} (run with --traceback for details)", stderr)
-    return 0
+
+    return _guarded(job, JobError, stderr, show_traceback)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -80,3 +80,14 @@ def test_report_opens_in_a_headless_browser(toy, tmp_path):
     assert "Toy values exceed one half &amp; stay there." in dom and "data:image/png;base64," in dom
     subprocess.run([*base, f"--screenshot={shot}", "--window-size=1000,2000", url], capture_output=True, timeout=120)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_values_are_one_line_with_status_1(toy, tmp_path, capsys):
+    pytest.importorskip("torch")
+    for args, message in (
+        (["--seed", "-1"], "--seed must be a non-negative integer, got -1"),
+        (["--threads", "0"], "--threads must be a positive integer, got 0"),
+    ):
+        status, out, err = _run(["study", toy.name, "--quick", "--out", str(tmp_path / "x"), *args], capsys)
+        assert status == 1 and err.strip() == f"eigenscope: error: {message}" and out == ""
+    assert not (tmp_path / "x").exists()
