@@ -45,6 +45,9 @@ def main() -> dict[str, Any]:
     out["eigenscope"] = {
         "seconds": time.perf_counter() - start,
         "products": int(r.num_matvecs),
+        "verification_products": int(r.verification_matvecs),
+        "restarts": int(r.num_restarts),
+        "method": r.method,
         "eigenvalues": sorted(map(float, r.eigenvalues), reverse=True),
         "converged": bool(np.all(r.converged)),
     }
