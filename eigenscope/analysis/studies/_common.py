@@ -76,7 +76,7 @@ def train(
     batch_size: int,
     lr: float,
     seed: int = 0,
-    optimizer: str = "sgd",
+    optimizer: Any = "sgd",
     momentum: float = 0.0,
     loss_fn: Callable[..., Any] | None = None,
     lr_drop: tuple[int, float] | None = None,
@@ -85,20 +85,24 @@ def train(
     """Train ``model`` in place with shuffled minibatches; return the training loss after each epoch.
 
     ``on_epoch(epoch)`` is called before the first epoch (``epoch = 0``) and after each
-    epoch (``1..epochs``): that is where a study measures. ``optimizer`` is ``"sgd"`` or
-    ``"adam"``; ``lr_drop = (epoch, factor)`` multiplies the learning rate by ``factor``
-    from that epoch on. Returns the full-batch loss after each epoch.
+    epoch (``1..epochs``): that is where a study measures. ``optimizer`` is ``"sgd"``,
+    ``"adam"`` (built here with ``lr`` and ``momentum``) or a ``torch.optim.Optimizer`` the
+    caller built over the model's parameters (to read its state between epochs);
+    ``lr_drop = (epoch, factor)`` multiplies the learning rate by ``factor`` from that epoch
+    on. Returns the full-batch loss after each epoch.
     """
     import torch
 
     loss_fn = loss_fn or torch.nn.functional.cross_entropy
     params = [p for p in model.parameters() if p.requires_grad]
-    if optimizer == "sgd":
-        opt: Any = torch.optim.SGD(params, lr=lr, momentum=momentum)
+    if isinstance(optimizer, torch.optim.Optimizer):
+        opt: Any = optimizer
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
     elif optimizer == "adam":
         opt = torch.optim.Adam(params, lr=lr)
     else:
-        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+        raise ValueError(f"optimizer must be 'sgd', 'adam' or a torch optimizer, got {optimizer!r}")
     gen = torch.Generator().manual_seed(seed)
     losses = []
     if on_epoch is not None:
@@ -108,7 +112,7 @@ def train(
             for group in opt.param_groups:
                 group["lr"] *= lr_drop[1]
         model.train()
-        order = torch.randperm(len(y), generator=gen)
+        order = torch.randperm(len(y), generator=gen).to(y.device)
         for i in range(0, len(y), batch_size):
             idx = order[i : i + batch_size]
             opt.zero_grad(set_to_none=True)

@@ -46,27 +46,23 @@ def train_adam(
 
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr, betas=betas)
-    gen = torch.Generator().manual_seed(seed)
-    losses, steps = [], 0
+    steps_per_epoch = -(-len(y) // batch_size)
 
-    def v_hat() -> np.ndarray:
-        """``exp_avg_sq / (1 − β₂ᵗ)`` of every parameter, flattened."""
+    def v_hat(steps: int) -> np.ndarray:
+        """``exp_avg_sq / (1 − β₂ᵗ)`` of every parameter after ``steps`` steps, flattened."""
         v = torch.cat([opt.state[p]["exp_avg_sq"].reshape(-1) for p in params])
         return v.detach().cpu().double().numpy() / (1.0 - betas[1] ** steps)
 
-    for epoch in range(1, epochs + 1):
-        order = torch.randperm(len(y), generator=gen).to(y.device)
-        for i in range(0, len(y), batch_size):
-            idx = order[i : i + batch_size]
-            opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-            steps += 1
-        with torch.no_grad():
-            losses.append(float(torch.nn.functional.cross_entropy(model(x), y)))
-        if on_epoch is not None and epoch < epochs:
-            on_epoch(epoch, v_hat())
-    return v_hat(), losses, steps
+    def after_epoch(epoch: int) -> None:
+        """Hand ``v̂`` to ``on_epoch`` after every epoch but the last."""
+        if on_epoch is not None and 0 < epoch < epochs:
+            on_epoch(epoch, v_hat(epoch * steps_per_epoch))
+
+    losses = _common.train(
+        model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, optimizer=opt, on_epoch=after_epoch
+    )
+    steps = epochs * steps_per_epoch
+    return v_hat(steps), losses, steps
 
 
 def per_sample_gradients(model: Any, x: Any, y: Any) -> np.ndarray:
