@@ -102,6 +102,18 @@ class HtmlDocument:
             body.append("<tr>" + "".join(cells) + "</tr>")
         self._blocks.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 
+    def settings(self, settings: dict[str, Any]) -> None:
+        """A two-column table of settings; lists and mappings are shown on one line."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, (list, tuple)):
+                return ", ".join(format_number(v) for v in value)
+            if isinstance(value, dict):
+                return ", ".join(f"{k}={format_number(v)}" for k, v in value.items())
+            return value
+
+        self.table(["setting", "value"], [[k, plain(v)] for k, v in settings.items()])
+
     def figure(self, png: str | os.PathLike[str], caption: str = "") -> None:
         """Embed the PNG file ``png`` (as a data URI) with a caption."""
         data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
@@ -110,6 +122,17 @@ class HtmlDocument:
             f'<figure><img alt="{_esc(alt)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{_esc(caption)}</figcaption></figure>"
         )
+
+    def figures(self, folder: Path, files: dict[str, list[str]], captions: dict[str, str]) -> None:
+        """A "Figures" section: the PNG of each figure in ``files`` (name → file names in
+        ``folder``, as ``results.json`` lists them), with ``captions[name]``; nothing without figures."""
+        pngs = {name: next((f for f in names if f.endswith(".png")), None) for name, names in files.items()}
+        if not any(pngs.values()):
+            return
+        self.heading("Figures")
+        for name, png in pngs.items():
+            if png is not None:
+                self.figure(folder / png, captions.get(name, ""))
 
     def render(self) -> str:
         """The whole document as a string."""

@@ -40,24 +40,10 @@ def write_analyze_report(results: dict[str, Any], folder: Path) -> Path:
         rows = zip(pairs["eigenvalues"], pairs["residual_norms"], pairs["converged"], strict=True)
         doc.table(["i", "eigenvalue", "residual ‖Hv − λv‖", "converged"], [[i + 1, *r] for i, r in enumerate(rows)])
     figures = results.get("figures") or {}
-    if figures:
-        doc.heading("Figures")
-        for name, files in figures.items():
-            png = next((f for f in files if f.endswith(".png")), None)
-            if png is not None:
-                doc.figure(folder / png, _CAPTIONS.get(name, name.replace("_", " ")))
+    doc.figures(folder, figures, {name: _CAPTIONS.get(name, name.replace("_", " ")) for name in figures})
     doc.heading("Settings")
-    settings = results["settings"]
-    doc.table(["setting", "value"], [[k, _plain(v)] for k, v in settings.items()])
+    doc.settings(results["settings"])
     command = " ".join(results.get("command") or [])
     if command:
         doc.paragraph(f"Command: {command}", css_class="muted")
     return doc.write(folder / "report.html")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
-    return value

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from .._loading import JobError
-from .._output import OutputDir
+from .._output import OutputDir, jsonable
 from .._progress import ProgressFactory, no_progress
 from ._framework import FigureRecord, Study, StudyContext, StudyOutput, Table
 from ._report import format_study_summary, results_json, write_report
@@ -126,7 +126,7 @@ def run_study(
             "command": command,
             "python": sys.version.split()[0],
         }
-        results = _jsonable(results_json(study, output, ctx.figures, run))
+        results = jsonable(results_json(study, output, ctx.figures, run))
         write_report(results, folder.staging)
         path = folder.commit(results)
     except BaseException:
@@ -162,12 +162,6 @@ def _limited_threads(threads: int | None) -> Iterator[None]:
                 yield
     finally:
         torch.set_num_threads(before)
-
-
-def _jsonable(obj: Any) -> Any:
-    from .._output import jsonable
-
-    return jsonable(obj)
 
 
 def __getattr__(attr: str) -> Any:

@@ -62,12 +62,7 @@ def write_report(results: dict[str, Any], folder: Path) -> Path:
                 ["also measured", "mean", "s.e.", "replicates"],
                 [[m["name"], m["mean"], _stderr(m), len(m["values"])] for m in claim["context"]],
             )
-    if results["figures"]:
-        doc.heading("Figures")
-        for name, files in results["figures"].items():
-            png = next((f for f in files if f.endswith(".png")), None)
-            if png is not None:
-                doc.figure(folder / png, results["captions"].get(name, ""))
+    doc.figures(folder, results["figures"], results["captions"])
     for table in results["tables"]:
         doc.heading(table["title"], 3)
         doc.table(table["header"], table["rows"])
@@ -77,7 +72,7 @@ def write_report(results: dict[str, Any], folder: Path) -> Path:
         doc.heading("What to keep in mind")
         doc.bullets(results["notes"])
     doc.heading("Settings")
-    doc.table(["setting", "value"], [[k, _plain(v)] for k, v in results["settings"].items()])
+    doc.settings(results["settings"])
     doc.paragraph(f"Reproduce with: {run.get('command')}", css_class="muted")
     return doc.write(folder / "report.html")
 
@@ -90,12 +85,6 @@ def format_study_summary(results: dict[str, Any], path: str) -> str:
         lines.append(f"  {claim['verdict']:<{width}}  {claim['statement']}")
     lines.append(f"report: {path}")
     return "\n".join(lines)
-
-
-def _plain(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return ", ".join(format_number(v) for v in value)
-    return format_number(value)
 
 
 def _stderr(quantity: dict[str, Any]) -> float | None:
