@@ -96,8 +96,8 @@ def run_study(
         CPU threads for torch and for the BLAS/LAPACK behind NumPy and SciPy during the run
         (``None``: leave both as they are). One by default: the studies' networks are small
         enough that a second thread gains little, and on a shared machine oversubscribed
-        threads are many times slower (an ``eigh`` of order 1,500 took 19 s with two
-        OpenBLAS threads on two busy cores and 1 s with one; Hessian products 3×).
+        BLAS and OpenMP threads make dense eigendecompositions and products many times slower.
+
     Returns
     -------
     dict
