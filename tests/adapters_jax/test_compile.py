@@ -3,6 +3,8 @@ call, and shared by operators built from the same functions."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import load_backend
 
 jnp = load_backend("jax")
@@ -82,16 +84,36 @@ def test_batch_by_batch_traced_once_per_batch_shape(monkeypatch):
     assert fused.num_traces == 1
 
 
-def test_fused_only_without_cpu_convolutions_and_equal_to_batch_by_batch(monkeypatch):
-    from eigenscope.adapters.jax import _data
+KINDS = {
+    "hessian": lambda w, **kw: ejx.hessian(lambda p, x, y: w.loss_fn(p, x, y), w.params, w.batches, **kw),
+    "ggn": lambda w, **kw: ejx.ggn(lambda p, x: w.model_fn(p, x), w.output_loss, w.params, w.batches, **kw),
+    "per-sample covariance": lambda w, **kw: ejx.gradient_covariance(
+        lambda p, x, y: w.loss_fn(p, x, y), w.params, w.batches, centered=True, **kw
+    ),
+    "per-batch covariance": lambda w, **kw: ejx.gradient_covariance(
+        lambda p, x, y: w.loss_fn(p, x, y), w.params, w.batches, per="batch", **kw
+    ),
+}
+
+
+def test_convolutions_on_cpu_keep_the_per_batch_program():
     from eigenscope.zoo import jax as zoo_jax
 
     cnn = zoo_jax.workload("W1", "tiny", dtype=jnp.float64)
-    assert not ejx.hessian(cnn.loss_fn, cnn.params, cnn.batches).fused  # convolutions stay out of loops on CPU
+    assert not ejx.hessian(cnn.loss_fn, cnn.params, cnn.batches).fused  # XLA's CPU convolutions are slow in loops
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.filterwarnings("ignore::eigenscope.adapters.jax.RecompilationWarning")  # two operators, one lambda
+def test_fused_pass_equals_batch_by_batch(kind, monkeypatch):
+    # The zoo's Wide&Deep: dict inputs, batches of 4, 4 and 2 (two runs of shapes).
+    from eigenscope.adapters.jax import _data
+    from eigenscope.zoo import jax as zoo_jax
+
     w3 = zoo_jax.workload("W3", "tiny", dtype=jnp.float64)
-    fused = ejx.hessian(w3.loss_fn, w3.params, w3.batches)
+    fused = KINDS[kind](w3)
     monkeypatch.setattr(_data, "FUSE_MAX_GROUPS", 0)
-    single = ejx.hessian(lambda p, x, y: w3.loss_fn(p, x, y), w3.params, w3.batches)
+    single = KINDS[kind](w3)
     assert fused.fused and not single.fused
     v = random_block(fused.shape[0], 3)
     for x in (v, v[:, :1], v[:, 0]):
