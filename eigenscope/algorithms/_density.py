@@ -162,7 +162,7 @@ def spectral_density(
     seed: Seed = None,
     probes: Array | None = None,
     distribution: str = "rademacher",
-    reorth: str = "full",
+    reorth: str = "partial",
     deflate_outliers: int = 0,
     outlier_which: str = "LA",
 ) -> SpectralDensity:
@@ -205,8 +205,13 @@ def spectral_density(
     distribution
         ``"rademacher"`` or ``"normal"``.
     reorth
-        ``"full"`` (basis stored on the device: ``num_probes · m · n`` numbers),
-        ``"host"`` (the same in host memory; the device keeps ``O(num_probes · n)``,
+        ``"partial"`` (the default: the basis stored on the device, ``num_probes · m · n``
+        numbers, and Gram–Schmidt against it only at the steps where Simon's estimate of
+        the lost orthogonality reaches ``√ε``: the Lanczos vectors stay orthogonal to
+        ``√ε``, which gives the same tridiagonal to working precision — no ghost Ritz
+        values — at a fraction of the passes over the basis), ``"full"`` (Gram–Schmidt at
+        every step),
+        ``"host"`` (as ``"full"``, the basis in host memory; the device keeps ``O(num_probes · n)``,
         at the price of moving 3 vectors per probe and step: the new vector and its
         product to the host, the product back) or ``"local"``
         (no basis: ``O(num_probes · n)`` memory, but orthogonality is lost over

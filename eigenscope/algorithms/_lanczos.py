@@ -118,7 +118,10 @@ def lanczos(
     v0
         Start vector (n,) of the operator's backend, finite and nonzero; skips the draw.
     reorth
-        ``"full"`` (stores the basis on the device: m·n numbers), ``"host"``
+        ``"full"`` (stores the basis on the device: m·n numbers), ``"partial"`` (the same
+        basis, Gram–Schmidt only where Simon's estimate of the lost orthogonality reaches
+        ``√ε``: a basis orthogonal to ``√ε`` instead of ε, the same Ritz values to working
+        precision, fewer passes over the basis), ``"host"``
         (the same basis in host memory, a NumPy array; each step moves the new
         vector and its product to the host and the product back) or ``"local"``
         (no basis; loses orthogonality after many steps; see

@@ -5,7 +5,10 @@ is a strategy chosen once before the loop (:data:`REORTH_CHOICES`):
 
 - ``"full"``: the basis on the operator's device, classical Gram–Schmidt against it
   with the DGKS second pass (:func:`~eigenscope.algorithms._orth.reorthogonalize_rows`);
-- ``"host"``: the same arithmetic against a basis kept in host memory (NumPy);
+- ``"partial"``: the basis on the device, Gram–Schmidt against it only at the steps where
+  Simon's recurrence for the loss of orthogonality says it has reached ``√ε``
+  (:class:`_PartialBasis`);
+- ``"host"``: the same arithmetic as ``"full"`` against a basis kept in host memory (NumPy);
 - ``"local"``: no basis, one local correction against the current vector.
 
 :func:`tridiagonal_eigh` solves the small eigenproblem of the result on the host.
@@ -21,7 +24,7 @@ from scipy.linalg import eigh_tridiagonal
 from .. import backends
 from ..backends import Array
 from ..linop import LinearOperator
-from ._orth import breakdown_tolerance, reorthogonalize_rows, row_norms
+from ._orth import breakdown_tolerance, reorthogonalize_rows, row_dots, row_norms
 from ._scaling import NormalizedProducts
 
 
@@ -49,9 +52,14 @@ class _DeviceBasis:
         alloc = op.xp.zeros if self.static else op.xp.empty
         self.stored = alloc((p, num_steps, op.shape[0]), dtype=op.dtype, device=op.device)
 
-    def apply(self, j: int, q: Array, w: Array, a: Array) -> tuple[Array, Array]:
-        """Store ``q`` (p, n) as row j; orthogonalize ``w`` (p, n) against rows ≤ j, update ``a``."""
+    def apply(self, j: int, q: Array, w: Array, a: Array) -> tuple[Array, Array, Array | None]:
+        """Store ``q`` (p, n) as row j; orthogonalize ``w`` (p, n) against rows ≤ j, update ``a``.
+        Returns ``(w, a, None)``: the norms of ``w`` are left to the caller."""
         self.stored = backends.set_index(self.stored, (slice(None), j, slice(None)), q)
+        return (*self._full_pass(j, w, a), None)
+
+    def _full_pass(self, j: int, w: Array, a: Array) -> tuple[Array, Array]:
+        """Gram–Schmidt of ``w`` against the stored rows ``≤ j``; ``a`` gains what was along ``q_j``."""
         stored = self.stored if self.static else self.stored[:, : j + 1, :]
         w, passes = reorthogonalize_rows(self.xp, w, stored, owned=True)
         for coef in passes:  # the part of w along q_j that the three-term step left
@@ -75,7 +83,7 @@ class _HostBasis:
         self.stored = np.zeros((p, num_steps, op.shape[0]), dtype=backends.dtype_name(op.dtype))
         self.host_xp = backends.namespace(self.stored)
 
-    def apply(self, j: int, q: Array, w: Array, a: Array) -> tuple[Array, Array]:
+    def apply(self, j: int, q: Array, w: Array, a: Array) -> tuple[Array, Array, Array | None]:
         """As :meth:`_DeviceBasis.apply`, the Gram–Schmidt passes run by NumPy."""
         op = self.op
         self.stored[:, j, :] = backends.to_numpy(q)
@@ -88,11 +96,93 @@ class _HostBasis:
         )
         for i in range(len(passes)):
             a = a + along[i, :]
-        return w, a
+        return w, a, None
 
     def basis(self, steps: int) -> np.ndarray:
         """The first ``steps`` rows of each basis, a NumPy array (p, steps, n)."""
         return self.stored if steps == self.stored.shape[1] else self.stored[:, :steps, :]
+
+
+class _PartialBasis(_DeviceBasis):
+    """``reorth="partial"``: Simon's partial re-orthogonalization against the device basis.
+
+    Gram–Schmidt at every step reads the whole basis (``j · n`` numbers, twice): over m = 100
+    steps most of the time outside the products at n ≳ 10⁵. Simon (1984) showed that
+    Lanczos vectors orthogonal to ``√ε`` (semi-orthogonal) give, to working precision, the
+    tridiagonal of an exactly orthonormal basis of the same Krylov space: the same Ritz
+    values, no ghost copies, the same Gauss quadrature. So each step takes the three-term
+    step and a local correction against ``q_j`` (O(n)), and estimates ``ω_{j+1,k} ≈ q_{j+1}ᵀq_k``
+    on the host with Simon's recurrence
+
+        ``β_j ω_{j+1,k} = β_k ω_{j,k+1} + (α_k − α_j) ω_{j,k} + β_{k−1} ω_{j,k−1} − β_{j−1} ω_{j−1,k} ± ε(β_k + β_j)``
+
+    (the last term bounds one step's rounding, with the sign that makes ``|ω|`` grow). Where
+    an estimate exceeds ``√ε`` the new vector gets the Gram–Schmidt passes of ``"full"``
+    (DGKS included), and so does the next one, whose recurrence still carries ``q_j``'s loss
+    (Simon's rule); the estimates then restart at ε. A small ``β_j`` (a near-breakdown)
+    makes the estimates large through the ``1/β_j``, and below ``100×`` the breakdown
+    threshold a full pass is forced, so an invariant subspace is tested on an orthogonalized
+    vector as with ``"full"``. Cost per step: O(n) on the device and O(j) on the host, plus
+    a full pass at the steps that need one (``full_steps`` counts them).
+    """
+
+    def __init__(self, op: LinearOperator, p: int, num_steps: int) -> None:
+        super().__init__(op, p, num_steps)
+        self.eps = backends.finfo_eps(op.xp, op.dtype)
+        self.alpha = np.zeros((p, num_steps))
+        self.beta = np.zeros((p, num_steps))
+        self.omega = np.zeros((p, num_steps + 1))  # ω_{j,k}: q_j against q_k, k ≤ j
+        self.omega_prev = np.zeros((p, num_steps + 1))  # ω_{j−1,k}
+        self.omega[:, 0] = 1.0
+        self.anorm = 0.0
+        self.force = False  # the vector after a re-orthogonalized one gets a full pass too
+        self.full_steps = 0
+
+    def apply(self, j: int, q: Array, w: Array, a: Array) -> tuple[Array, Array, Array | None]:
+        """Store ``q`` as row j; a local correction of ``w`` against it, and the full passes
+        where the estimated loss of orthogonality asks. Returns ``(w, a, ‖w‖ per row)``."""
+        xp = self.xp
+        self.stored = backends.set_index(self.stored, (slice(None), j, slice(None)), q)
+        corr = row_dots(xp, q, w)
+        w -= corr[:, None] * q  # w is the loop's own array (made by the three-term step)
+        a = a + corr
+        b = row_norms(xp, w)
+        host = backends.to_numpy(xp.stack([a, b])).astype(np.float64)
+        alpha, beta = host[0], host[1]
+        previous = self.beta[:, j - 1] if j > 0 else np.zeros_like(beta)
+        if np.all(np.isfinite(host)):
+            self.anorm = max(self.anorm, float(np.max(np.abs(alpha) + beta + previous)))
+        self.alpha[:, j] = alpha
+        estimate = self._estimate(j, beta)
+        live = beta > 0
+        near_breakdown = bool(np.any(live & (beta <= 100 * breakdown_tolerance(self.eps, self.anorm))))
+        lost = bool(np.any(np.abs(estimate[live, :j]) > np.sqrt(self.eps)))
+        if self.force or lost or near_breakdown or not np.all(np.isfinite(host)):
+            w, a = self._full_pass(j, w, a)
+            b = row_norms(xp, w)
+            beta = backends.to_numpy(b).astype(np.float64)
+            estimate[:, : j + 1] = self.eps
+            self.force = not self.force and lost
+            self.full_steps += 1
+        self.beta[:, j] = beta
+        estimate[:, j + 1] = 1.0
+        self.omega_prev, self.omega = self.omega, estimate
+        return w, a, b
+
+    def _estimate(self, j: int, beta: np.ndarray) -> np.ndarray:
+        """Simon's estimates ``ω_{j+1,k}`` for k < j, and ``ω_{j+1,j}`` (one local correction's rounding)."""
+        out = np.zeros_like(self.omega)
+        safe = np.where(beta > 0, beta, np.inf)  # frozen recurrences: estimates 0
+        if j > 0:
+            al, be, cur, prev = self.alpha[:, :j], self.beta[:, :j], self.omega, self.omega_prev
+            t = be * cur[:, 1 : j + 1] + (al - self.alpha[:, j : j + 1]) * cur[:, :j]
+            t[:, 1:] += be[:, : j - 1] * cur[:, : j - 1]
+            t -= self.beta[:, j - 1 : j] * prev[:, :j]
+            noise = self.eps * (be + beta[:, None])
+            with np.errstate(over="ignore", invalid="ignore"):
+                out[:, :j] = (t + np.where(t >= 0, noise, -noise)) / safe[:, None]
+        out[:, j] = self.eps * self.anorm / safe
+        return out
 
 
 class _LocalCorrection:
@@ -104,17 +194,17 @@ class _LocalCorrection:
     def __init__(self, op: LinearOperator, p: int, num_steps: int) -> None:
         self.xp = op.xp
 
-    def apply(self, j: int, q: Array, w: Array, a: Array) -> tuple[Array, Array]:
+    def apply(self, j: int, q: Array, w: Array, a: Array) -> tuple[Array, Array, Array | None]:
         """Remove what the three-term step left of ``w`` along ``q``."""
-        corr = self.xp.sum(q * w, axis=1)
-        return w - corr[:, None] * q, a + corr
+        corr = row_dots(self.xp, q, w)
+        return w - corr[:, None] * q, a + corr, None
 
     def basis(self, steps: int) -> None:
         """No basis is kept."""
         return None
 
 
-_STRATEGIES = {"full": _DeviceBasis, "host": _HostBasis, "local": _LocalCorrection}
+_STRATEGIES = {"full": _DeviceBasis, "partial": _PartialBasis, "host": _HostBasis, "local": _LocalCorrection}
 REORTH_CHOICES = tuple(_STRATEGIES)
 
 
@@ -179,11 +269,12 @@ def run_recurrence(
         w = products.matmat(xp.asarray(q.T)).T  # (p, n), divided by the scale s
         num_matvecs += p
         # The three-term step first: it removes almost all of w along q_j and q_{j-1}.
-        a = xp.sum(q * w, axis=1)
+        a = row_dots(xp, q, w)
         w = w - a[:, None] * q  # a fresh array (the product may be the operator's own): then in place
         w -= beta_prev[:, None] * q_prev
-        w, a = strategy.apply(j, q, w, a)
-        b = row_norms(xp, w)
+        w, a, b = strategy.apply(j, q, w, a)
+        if b is None:
+            b = row_norms(xp, w)
         ab = backends.to_numpy(xp.stack([a, b])).astype(np.float64)
         if not np.all(np.isfinite(ab)):
             raise products.nonfinite(f", Lanczos step {j + 1}")

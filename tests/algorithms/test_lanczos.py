@@ -157,8 +157,8 @@ def test_errors():
     nan_op = es.LinearOperator.from_matvec(bad, shape=(5, 5), dtype=np.float64, check_finite=False)
     with pytest.raises(FloatingPointError, match="step 3"):
         es.lanczos(nan_op, 4, seed=0)
-    with pytest.raises(ValueError, match="unknown reorth 'partial'"):
-        es.lanczos(a, 2, reorth="partial")
+    with pytest.raises(ValueError, match="unknown reorth 'selective'"):
+        es.lanczos(a, 2, reorth="selective")
     with pytest.raises(ValueError, match="lanczos v0 expected 5 rows"):
         es.lanczos(a, 2, v0=np.ones(3))
 
