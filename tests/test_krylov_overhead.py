@@ -78,7 +78,7 @@ def test_verification_scan_projects_once_per_step(monkeypatch):
     assert sum(passes) <= 1.25 * len(passes)  # one pass per step, rarely two
 
 
-@pytest.mark.parametrize("reorth", ["full", "local", "host"])
+@pytest.mark.parametrize("reorth", ["full", "partial", "local", "host"])
 def test_lanczos_never_modifies_an_operators_arrays(reorth):
     op = _ReturnsInput(np.ones(300))
     res = es.lanczos(op, 5, seed=0, reorth=reorth)
@@ -119,3 +119,44 @@ def test_long_inner_products_and_norms_are_accurate_on_every_backend(xp, n):
     norm = float(backends.to_numpy(_orth.column_norms(xp, xp.stack([x, y], axis=1))[0]))
     assert abs(dot - exact_dot) <= 1e-6 * float(np.dot(np.abs(x32), np.abs(y32)))
     assert abs(norm / exact_norm - 1) <= 1e-6
+
+
+class _Fresh(es.LinearOperator):
+    """``diag(d)`` declaring fresh products; records each product it returned, and a copy."""
+
+    fresh_products = True
+
+    def __init__(self, d: np.ndarray) -> None:
+        super().__init__(shape=(d.size, d.size), dtype=d.dtype, device="cpu", xp=np, symmetric=True)
+        self.d = d
+        self.returned: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def _matmat(self, x):
+        y = self.d[:, None] * x
+        self.returned.append((y, y.copy()))
+        return y
+
+
+def test_fresh_products_are_scaled_in_place_and_results_unchanged():
+    # An operator that declares fresh products gets them divided by the scale in place (no
+    # copy); the answers are the same numbers as without the declaration.
+    lam = _spectrum(400) * 1000.0  # a scale far from 1: the division is not a no-op
+    fresh = _Fresh(lam)
+    res = es.eigsh(fresh, k=3, seed=0)
+    plain = es.eigsh(es.DiagonalOperator(lam), k=3, seed=0)
+    np.testing.assert_array_equal(res.eigenvalues, plain.eigenvalues)
+    assert any(not np.array_equal(y, copy) for y, copy in fresh.returned)  # scaled in place
+    assert not es.DiagonalOperator.fresh_products and not es.LinearOperator.fresh_products
+
+
+def test_restarts_rotate_long_bases_piece_by_piece(xp):
+    # n spans several pieces of the restart's in-place rotation (2¹⁶ columns each); a small
+    # ncv forces many restarts. The answer must be the exact top eigenvalues.
+    n = 150_001
+    lam = np.concatenate([[9.0, 8.5, 8.0, 7.9], np.linspace(0.0, 7.0, n - 4)])
+    op = es.DiagonalOperator(xp.asarray(lam))
+    res = es.eigsh(op, k=3, ncv=12, seed=0)
+    assert res.num_restarts >= 2 and res.converged.all()
+    np.testing.assert_allclose(res.eigenvalues, [9.0, 8.5, 8.0], rtol=1e-10)
+    vectors = np.asarray(es.backends.to_numpy(res.eigenvectors))
+    np.testing.assert_allclose(np.abs(vectors[:3, :]), np.eye(3), atol=1e-6)

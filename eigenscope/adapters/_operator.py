@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import backends
 from ..linop import LinearOperator
 from ._data import SizedBatches
 from ._kinds import curvature_kind
@@ -209,8 +210,7 @@ class CurvatureOperatorBase(LinearOperator):
 
     def _check_finite(self, y: Array) -> None:
         """Raise ``FloatingPointError`` if the product has a NaN or Inf (one scalar to the host)."""
-        xp = self.xp
-        if not bool(xp.all(xp.isfinite(y))):
+        if not backends.all_finite(y):
             raise FloatingPointError(
                 f"{self.kind} product returned NaN or Inf (call {self.num_calls} of this operator) although "
                 "every batch loss was finite"

@@ -179,8 +179,7 @@ def project_out(w: Array, basis: Array | None, *, owned: bool = False) -> tuple[
         return w, None
     coef = coefficients(basis, w)
     if owned:
-        w -= basis @ coef
-        return w, coef
+        return backends.subtract_product(w, basis, coef), coef
     return w - basis @ coef, coef
 
 
@@ -245,8 +244,7 @@ def project_out_rows(w: Array, stored: Array, *, owned: bool = False) -> tuple[A
     """
     coef = row_coefficients(w, stored)
     if owned:  # in place, as in :func:`project_out`
-        w -= (coef @ stored)[:, 0, :]
-        return w, coef
+        return backends.subtract_product(w[:, None, :], coef, stored)[:, 0, :], coef
     return w - (coef @ stored)[:, 0, :], coef
 
 

@@ -144,7 +144,7 @@ class _PartialBasis(_DeviceBasis):
         xp = self.xp
         self.stored = backends.set_index(self.stored, (slice(None), j, slice(None)), q)
         corr = row_dots(xp, q, w)
-        w -= corr[:, None] * q  # w is the loop's own array (made by the three-term step)
+        w = backends.subtract_scaled(w, corr[:, None], q)  # the loop's own array
         a = a + corr
         b = row_norms(xp, w)
         host = backends.to_numpy(xp.stack([a, b])).astype(np.float64)
@@ -270,8 +270,8 @@ def run_recurrence(
         num_matvecs += p
         # The three-term step first: it removes almost all of w along q_j and q_{j-1}.
         a = row_dots(xp, q, w)
-        w = w - a[:, None] * q  # a fresh array (the product may be the operator's own): then in place
-        w -= beta_prev[:, None] * q_prev
+        w = backends.subtract_scaled(w, a[:, None], q)  # the product is ours: in place
+        w = backends.subtract_scaled(w, beta_prev[:, None], q_prev)
         w, a, b = strategy.apply(j, q, w, a)
         if b is None:
             b = row_norms(xp, w)

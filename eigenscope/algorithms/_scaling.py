@@ -42,18 +42,26 @@ class NormalizedProducts:
         self.dtype = op.dtype
         self.device = op.device
         self.xp = op.xp
+        self.fresh = bool(getattr(op, "fresh_products", False))
         self.scale = 1.0
         self.count = 0
         self._fixed = False
 
     def matmat(self, x: Array) -> Array:
-        """``A x / s`` for a block ``x`` (n, b); costs b products."""
+        """``A x / s`` for a block ``x`` (n, b), an array the caller owns; costs b products."""
         y = self.op.matmat(x)
         self.count += x.shape[1]
         if not self._fixed:
             self.scale = self._power_of_two_scale(y)
             self._fixed = True
-        return y / self.scale if self.scale != 1.0 else y
+        # The result is always the caller's own array, to update in place: the operator's
+        # product divided in place when it is fresh, else a new array (the division's, or a
+        # copy when s = 1), so the arithmetic after it is the same whatever the scale.
+        if self.fresh:
+            if self.scale != 1.0:
+                y /= self.scale
+            return y
+        return y / self.scale if self.scale != 1.0 else self.xp.asarray(y, copy=True)
 
     def _power_of_two_scale(self, y: Array) -> float:
         """``2^round(log₂ ‖y‖)`` with ‖y‖ the largest column norm, computed without overflow."""

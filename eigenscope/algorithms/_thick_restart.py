@@ -95,8 +95,8 @@ def thick_restart(
         lo = j + block if static else max(j - block, 0)
         local = None
         if lo < j + block:
-            w, local = project_out(w, xp.matrix_transpose(rows[lo : j + block, :]))
-        w, (locked_coef, coef), norms = reorthogonalize(xp, w, (locked, current), owned=local is not None)
+            w, local = project_out(w, xp.matrix_transpose(rows[lo : j + block, :]), owned=True)
+        w, (locked_coef, coef), norms = reorthogonalize(xp, w, (locked, current), owned=True)
         parts = [coef] + ([] if locked is None else [locked_coef]) + ([] if local is None else [local])
         parts.append(norms[None, :])
         both = backends.to_numpy(xp.concat(parts, axis=0)).astype(np.float64)  # one transfer
@@ -139,9 +139,8 @@ def thick_restart(
                 keep_count = min(j - block, max(k + (j - k) // 2, k + 1))
                 keep = rank[:keep_count]
                 s_keep = backends.from_numpy(s[:, keep], xp=xp, dtype=dtype, device=device)
-                kept = xp.matrix_transpose(s_keep) @ rows[:j, :]  # (keep, n): the Ritz vectors
+                rows = _rotate_rows(xp, rows, j, s_keep, static)  # rows[:keep] = the Ritz vectors
                 tail_coupling = h[j : j + block, :j] @ s[:, keep]
-                rows = backends.set_index(rows, (slice(0, keep_count), slice(None)), kept)
                 rows = _set_rows(rows, keep_count, q)  # the newest block, still the one to multiply
                 if static:  # the fixed-shape products read every row: clear the stale ones
                     tail = xp.zeros((cap - keep_count - block, n), dtype=dtype, device=device)
@@ -165,6 +164,26 @@ def thick_restart(
     converged = resid <= threshold(theta[wanted], tol, eps, anorm)
     vectors = xp.matrix_transpose(rows[:j, :]) @ backends.from_numpy(s[:, wanted], xp=xp, dtype=dtype, device=device)
     return Pairs(theta[wanted], vectors, resid, converged, restarts, anorm)
+
+
+_ROTATE_CHUNK = 1 << 16  # columns of the basis per piece of the restart's rotation
+
+
+def _rotate_rows(xp: Any, rows: Array, j: int, s_keep: Array, static: bool) -> Array:
+    """``rows[:l] = s_keepᵀ rows[:j]`` (l = ``s_keep.shape[1]``): the Ritz vectors kept at a restart.
+
+    Piece by piece over the columns where arrays are updated in place: each piece is read
+    whole before it is written, and no ``l × n`` temporary is made (at n = 10⁷, 0.5 GB of
+    fresh pages, then a second copy into the basis).
+    """
+    n, keep = rows.shape[1], s_keep.shape[1]
+    st = xp.matrix_transpose(s_keep)
+    if static:  # one functional update (JAX)
+        return backends.set_index(rows, (slice(0, keep), slice(None)), st @ rows[:j, :])
+    for c in range(0, n, _ROTATE_CHUNK):
+        cols = slice(c, min(c + _ROTATE_CHUNK, n))
+        rows = backends.set_index(rows, (slice(0, keep), cols), st @ rows[:j, cols])
+    return rows
 
 
 def _set_rows(rows: Array, start: int, block: Array) -> Array:

@@ -164,14 +164,15 @@ def _scan(
     beta: list[float] = []
     for _ in range(budget_left):
         w = products.matmat(q)
-        # A q is nearly orthogonal to them: one pass; its result is a fresh array, updated in
-        # place from here on (a fresh n-length array costs more than the arithmetic at n = 10⁷).
-        w, _, _ = reorthogonalize(xp, w, (locked,))
+        # A q is nearly orthogonal to them: one pass. The product is ours (see
+        # NormalizedProducts), updated in place from here on (a fresh n-length array costs
+        # more than the arithmetic at n = 10⁷).
+        w, _, _ = reorthogonalize(xp, w, (locked,), owned=True)
         a = dot(xp, q[:, 0], w[:, 0])
-        w -= a * q
-        w -= beta_prev * q_prev
+        w = backends.subtract_scaled(w, a, q)
+        w = backends.subtract_scaled(w, xp.asarray(beta_prev, dtype=w.dtype, device=products.device), q_prev)
         corr = dot(xp, q[:, 0], w[:, 0])  # one local re-orthogonalization against q_m
-        w -= corr * q
+        w = backends.subtract_scaled(w, corr, q)
         b = column_norms(xp, w)[0]
         ab = backends.to_numpy(xp.stack([a + corr, b])).astype(np.float64)
         if not np.all(np.isfinite(ab)):

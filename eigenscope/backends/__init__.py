@@ -9,6 +9,7 @@ from ._frameworks import TRACED_MESSAGE, Framework, Seed, TracedCallError, frame
 from ._namespace import (
     SUPPORTED_DTYPE_NAMES,
     Array,
+    all_finite,
     backend_name,
     check_dtype,
     check_eager,
@@ -27,7 +28,7 @@ from ._namespace import (
 )
 from ._random import DISTRIBUTIONS, RandomSource, random_source
 from ._sparse import ScipyLike, scipy_like
-from ._update import set_column, set_columns, set_index
+from ._update import set_column, set_columns, set_index, subtract_product, subtract_scaled
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -39,6 +40,7 @@ __all__ = [
     "ScipyLike",
     "Seed",
     "TracedCallError",
+    "all_finite",
     "backend_name",
     "check_dtype",
     "check_eager",
@@ -59,5 +61,7 @@ __all__ = [
     "set_column",
     "set_columns",
     "set_index",
+    "subtract_product",
+    "subtract_scaled",
     "to_numpy",
 ]

@@ -24,3 +24,15 @@ def set_column(basis: Array, j: int, column: Array) -> Array:
 def set_index(array: Array, index: tuple, value: Array) -> Array:
     """``array[index] = value``, in place where allowed, functionally for JAX; returns the array."""
     return framework_of(namespace(array)).set_index(array, index, value)
+
+
+def subtract_product(w: Array, a: Array, b: Array) -> Array:
+    """``w − a @ b``, in place in ``w`` where the backend allows (``w`` must be the caller's own
+    array, not a view of anything kept); returns the result, as :func:`set_index` does."""
+    return framework_of(namespace(w)).subtract_product(w, a, b)
+
+
+def subtract_scaled(w: Array, a: Array, x: Array) -> Array:
+    """``w − a · x`` (``a`` broadcast against ``x``), in place in ``w`` where the backend allows;
+    ``w`` must be the caller's own array. Returns the result, as :func:`set_index` does."""
+    return framework_of(namespace(w)).subtract_scaled(w, a, x)

@@ -67,7 +67,14 @@ class LinearOperator:
     nonsymmetric_reason
         For a non-symmetric operator, why, when more is known than the
         declaration (a measured asymmetry); see :attr:`nonsymmetric_reason`.
+    fresh_products
+        Class attribute, False by default: True declares that every product is a new
+        array nothing else refers to, which an algorithm may then update in place (one
+        n-length copy fewer per product). An operator that may return an array it keeps
+        (a cached result, a view of its own data) must leave it False.
     """
+
+    fresh_products: bool = False
 
     def __init__(
         self,

@@ -181,7 +181,7 @@ class CallableOperator(LinearOperator):
     def _checked(self, y: Any, rows: int, cols: int | None, what: str) -> Array:
         self.num_calls += 1
         self._check_result(y, (rows,) if cols is None else (rows, cols), f"the user {what}")
-        if self.check_finite and not bool(self._xp.all(self._xp.isfinite(y))):
+        if self.check_finite and not backends.all_finite(y):
             raise FloatingPointError(f"the user {what} returned NaN or Inf (call {self.num_calls} of this operator)")
         return y
 

@@ -134,3 +134,26 @@ def test_one_framework_object_per_namespace(xp):
     assert fw is eb.framework_of(xp)
     assert fw.name == eb.backend_name(xp)
     assert eb.prefers_static_shapes(xp) == (fw.name == "jax")
+
+
+def test_all_finite(xp, dtype):
+    good = xp.asarray(np.arange(12.0).reshape(3, 4), dtype=dtype)
+    assert eb.all_finite(good) and eb.all_finite(xp.zeros((0, 3), dtype=dtype))
+    for bad in (np.nan, np.inf, -np.inf):
+        a = np.arange(12.0)
+        a[7] = bad
+        assert not eb.all_finite(xp.asarray(a, dtype=dtype))
+
+
+def test_subtract_product(xp, dtype):
+    rng = np.random.default_rng(0)
+    w, a, b = rng.standard_normal((50, 2)), rng.standard_normal((50, 3)), rng.standard_normal((3, 2))
+    out = eb.subtract_product(xp.asarray(w.copy(), dtype=dtype), xp.asarray(a, dtype=dtype), xp.asarray(b, dtype=dtype))
+    tol = 1e-5 if eb.dtype_name(dtype) == "float32" else 1e-12
+    np.testing.assert_allclose(host(out), w - a @ b, rtol=tol, atol=tol)
+    w3, a3, b3 = rng.standard_normal((2, 1, 50)), rng.standard_normal((2, 1, 3)), rng.standard_normal((2, 3, 50))
+    x3 = xp.asarray(w3.copy(), dtype=dtype)
+    out3 = eb.subtract_product(x3[:, 0, :][:, None, :], xp.asarray(a3, dtype=dtype), xp.asarray(b3, dtype=dtype))
+    np.testing.assert_allclose(host(out3), w3 - a3 @ b3, rtol=tol, atol=tol)
+    if eb.framework_of(xp).name in ("numpy", "torch"):  # in place: the caller's array holds the result
+        np.testing.assert_allclose(host(x3), w3 - a3 @ b3, rtol=tol, atol=tol)

@@ -73,5 +73,8 @@ def check_loss(loss: Any, index: int) -> None:
 
 
 def stack_columns(columns: list[list[torch.Tensor]]) -> list[torch.Tensor]:
-    """``b`` results, each one tensor per parameter -> one ``(b, *shape)`` tensor per parameter."""
+    """``b`` results, each one tensor per parameter -> one ``(b, *shape)`` tensor per parameter
+    (views for ``b = 1``: a copy of a gradient-sized result is one pass over n numbers)."""
+    if len(columns) == 1:
+        return [part[None] for part in columns[0]]
     return [torch.stack(parts) for parts in zip(*columns, strict=True)]

@@ -70,6 +70,10 @@ class CurvatureOperator(CompileReport, CurvatureOperatorBase):
         Wall time inside them: the transfer plus any wait for slower ranks.
     """
 
+    # Every product is built afresh (joined from the per-parameter results): the Krylov
+    # methods may scale it in place.
+    fresh_products = True
+
     def __init__(
         self,
         *,
