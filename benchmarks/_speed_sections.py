@@ -161,3 +161,31 @@ def jax_overhead_section(d: dict[str, Any]) -> str:
             f"| {name} | {first['seconds']:.2f} | {first['compilations']} | {split} | {_f(second.get('seconds'))} |"
         )
     return "\n".join(lines)
+
+
+def resnet18_section(d: dict[str, Any]) -> str:
+    """``eigsh`` top-5 at the defaults against ARPACK at 1.1·10⁷ parameters: time, products, split."""
+    lines = [
+        "## Top-5 at 1.1·10⁷ parameters against ARPACK (`python -m benchmarks.bench_resnet18_eigsh`)",
+        "",
+        f"`benchmarks/results/resnet18_eigsh.json` ({d.get('date', '')}, load average at the start "
+        f"{', '.join(f'{x:.1f}' for x in d.get('load_average_at_start', []))}): the Hessian of the "
+        f"ResNet-18-shaped CNN above ({d.get('num_params', 0):,} parameters, float32, torch on 1 thread); "
+        "`es.eigsh(H, 5)` at its defaults against SciPy's ARPACK (`tol=1e-3`) on the same products, "
+        "interleaved rounds. eigenscope's products include the verification (a fresh Lanczos sequence "
+        "on the complement of the pairs found, which ARPACK does not run; see [eigsh](algorithms/eigsh.md)).",
+        "",
+        "| round | eigenscope s | products (verification) | s / product | ARPACK s | products | s / product | ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rounds = d.get("rounds") or [{"eigenscope": d["eigenscope"], "arpack": d["arpack"]}]
+    for i, r in enumerate(rounds, 1):
+        me, them = r["eigenscope"], r["arpack"]
+        lines.append(
+            f"| {i} | {me['seconds']:.1f} | {me['products']} ({me['verification_products']}) | "
+            f"{me['seconds'] / me['products']:.3f} | {them['seconds']:.1f} | {them['products']} | "
+            f"{them['seconds'] / them['products']:.3f} | {me['seconds'] / them['seconds']:.2f} |"
+        )
+    lo, hi = d.get("ratio_range", [d["eigenscope_over_arpack"]] * 2)
+    lines += ["", f"Median ratio {d['eigenscope_over_arpack']:.2f} (range {lo:.2f}–{hi:.2f})."]
+    return "\n".join(lines)

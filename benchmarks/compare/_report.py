@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from benchmarks._speed_sections import compile_section, jax_overhead_section, krylov_section
+from benchmarks._speed_sections import compile_section, jax_overhead_section, krylov_section, resnet18_section
 
 from ._peers import LABELS
 
@@ -693,6 +693,7 @@ def render_page(results: Path) -> str:
         ("algorithms.json", algorithms_section),
         ("verification.json", verification_section),
         ("krylov_overhead.json", krylov_section),
+        ("resnet18_eigsh.json", resnet18_section),
         ("trace.json", trace_section),
         ("torch_adapters.json", torch_adapters_section),
         ("jax_adapters.json", jax_adapters_section),
