@@ -11,27 +11,30 @@ float32, k = 5, torch on 1 thread; time outside the operator's products per prod
 medians of the runs (the CNN: a fixed budget of ~60 products, so its eigsh row has no
 verification). The diagonal operator costs one pass over n numbers per product; the CNN is a
 ResNet-18-shaped network (1.1·10⁷ parameters, `eigenscope.adapters.torch.hessian` on 4
-synthetic 16×16 images). "before" is the code before the change below. Measured at load 6–7 on
-the 2 shared cores, and ARPACK's own time doubled between the two runs: compare the ratios to
-ARPACK within a run (÷ ARPACK), not the seconds. `lanczos` and `spectral_density` keep a
-100-vector (10⁶) or 40-vector (10⁷) basis against ARPACK's 20, so a step costs them more by
-design.
+synthetic 16×16 images). "before" is the code before the change below, "after" with it, run on
+different days of the shared 2-core machine: compare the ratios to ARPACK within a run
+(÷ ARPACK), not the seconds. `lanczos` keeps a 100-vector (10⁶) or 40-vector (10⁷) basis
+against ARPACK's 20 and re-orthogonalizes at every step (`reorth="full"`, its default);
+`spectral_density` keeps the same basis and, since this change, re-orthogonalizes only where
+needed.
 
-Where the time went: at n = 10⁷ every fresh n-length array costs 4–5× the arithmetic that fills
-it (its pages are mapped on first touch), and `eigsh`'s thick-restart loop made about 13 of them
-per step; classical Gram–Schmidt always ran twice (4 basis-sized products); the basis was an
-n × (ncv+1) array whose every column write and pass touched all of its columns' cache lines;
-single-column blocks were copied by a concatenation; and the verification's sequence projected
-off the locked vectors twice per step. Now the basis is stored as rows, each step removes the
-last two basis vectors (the three-term part of A q) and then runs one full pass, a second only
-where the DGKS test asks (tests count the passes), the verification projects once, and the
-recurrences update their scratch vectors in place. Results change at rounding level. In a
-separate interleaved check at n = 10⁶ (torch, diagonal, 3 runs each) `eigsh(k=5)` went from
-4.0–4.3 s to 2.2–2.4 s and `lanczos`/`spectral_density` of 100 steps stayed at 9–11 s.
-Still open: 10 % of a Hessian-vector product for the CNN is below what full
-re-orthogonalization costs here (one pass over a 20-vector float32 basis at 1.1·10⁷ reads
-0.9 GB), and each step still makes ~7 n-length temporaries that an in-place API in `backends`
-would remove."""
+The change: (1) `spectral_density` uses Simon's partial re-orthogonalization by default
+(`reorth="partial"`: the loss of orthogonality is estimated on the host with Simon's
+recurrence, and the Gram–Schmidt passes run only at the steps where it reaches `√ε`, about half
+of them for these spectra); (2) every product is the algorithm's own array — an operator that
+declares `fresh_products` (the torch curvature operators) is divided by the scale in place, any
+other copied once — and the three-term and Gram–Schmidt updates then run in place (`addmm_`,
+`baddbmm_`, `addcmul_` on torch), without the n-length temporaries that cost more than their
+arithmetic at 10⁷ (pages mapped on first touch); (3) a thick restart rotates the basis in place,
+piece by piece, instead of through a `keep × n` temporary; (4) inside the product, the curvature
+operators check finiteness with a min and a max instead of an n-length boolean array, and a
+single vector's per-parameter results are joined without an extra copy. Results change at
+rounding level; the tests pin exact scale invariance and the partial strategy's
+semi-orthogonality. Earlier changes (rows-stored basis, DGKS second pass only where needed,
+one projection per verification step) are in the "before" figures. Still above ARPACK's time
+outside products per step: `eigsh` on the CNN (its pass over a 20-vector basis at 1.1·10⁷
+reads 0.9 GB, more than 10 % of a product's time), `eigsh` and `spectral_density` on NumPy, and
+`lanczos`, which re-orthogonalizes a longer basis at every step by design."""
 
 
 def _f(x: Any, digits: int = 3) -> str:
