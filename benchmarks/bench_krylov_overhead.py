@@ -9,7 +9,8 @@ script measures it per step, where it matters:
 - the Hessian of a ResNet-shaped CNN with ≈ 1.1·10⁷ parameters (torch only, 1 thread, a
   small synthetic batch), where one product costs a fraction of a second.
 
-For ``es.eigsh(k=5)``, ``es.lanczos``, ``es.spectral_density`` and scipy's ARPACK
+For ``es.eigsh(k=5)``, ``es.lanczos``, ``es.spectral_density`` (its default
+``reorth="full"``, and ``reorth="partial"``) and scipy's ARPACK
 (``scipy.sparse.linalg.eigsh`` on a LinearOperator of the same operator, same k and tol) it
 reports the seconds in all, the products, the seconds inside them and the seconds outside
 them per product ("per step"), medians over ``--repeats`` interleaved runs (the machine is
@@ -135,6 +136,8 @@ def run_case(op: Any, task: str, k: int, steps: int, budget: int | None = None) 
             es.lanczos(op, steps, seed=0)
         elif task == "spectral_density":
             es.spectral_density(op, num_steps=steps, num_probes=1, seed=0)
+        elif task == "spectral_density_partial":
+            es.spectral_density(op, num_steps=steps, num_probes=1, seed=0, reorth="partial")
         else:  # ARPACK on the same products, float32 as the operator
             xp, dtype, device = op.xp, op.dtype, op.device
             n = op.shape[0]
@@ -179,7 +182,7 @@ def measure(
     return out
 
 
-TASKS = ["eigsh", "lanczos", "spectral_density", "arpack"]
+TASKS = ["eigsh", "lanczos", "spectral_density", "spectral_density_partial", "arpack"]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

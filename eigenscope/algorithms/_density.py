@@ -162,7 +162,7 @@ def spectral_density(
     seed: Seed = None,
     probes: Array | None = None,
     distribution: str = "rademacher",
-    reorth: str = "partial",
+    reorth: str = "full",
     deflate_outliers: int = 0,
     outlier_which: str = "LA",
 ) -> SpectralDensity:
@@ -205,12 +205,10 @@ def spectral_density(
     distribution
         ``"rademacher"`` or ``"normal"``.
     reorth
-        ``"partial"`` (the default: the basis stored on the device, ``num_probes · m · n``
-        numbers, and Gram–Schmidt against it only at the steps where Simon's estimate of
-        the lost orthogonality reaches ``√ε``: the Lanczos vectors stay orthogonal to
-        ``√ε``, which gives the same tridiagonal to working precision — no ghost Ritz
-        values — at a fraction of the passes over the basis), ``"full"`` (Gram–Schmidt at
-        every step),
+        ``"full"`` (the default: basis stored on the device, ``num_probes · m · n`` numbers,
+        Gram–Schmidt at every step), ``"partial"`` (the same basis, Gram–Schmidt only at the
+        steps where Simon's estimate of the lost orthogonality reaches ``√ε``; see
+        :func:`~eigenscope.algorithms._recurrence.run_recurrence` for what it keeps and when it pays),
         ``"host"`` (as ``"full"``, the basis in host memory; the device keeps ``O(num_probes · n)``,
         at the price of moving 3 vectors per probe and step: the new vector and its
         product to the host, the product back) or ``"local"``

@@ -120,8 +120,8 @@ def lanczos(
     reorth
         ``"full"`` (stores the basis on the device: m·n numbers), ``"partial"`` (the same
         basis, Gram–Schmidt only where Simon's estimate of the lost orthogonality reaches
-        ``√ε``: a basis orthogonal to ``√ε`` instead of ε, the same Ritz values to working
-        precision, fewer passes over the basis), ``"host"``
+        ``√ε``: a basis orthogonal to about ``√ε`` instead of ε, the same Ritz values to
+        working precision, fewer passes over the basis where the estimate allows), ``"host"``
         (the same basis in host memory, a NumPy array; each step moves the new
         vector and its product to the host and the product back) or ``"local"``
         (no basis; loses orthogonality after many steps; see
