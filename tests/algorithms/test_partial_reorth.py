@@ -110,19 +110,18 @@ def test_row_reductions_are_accurate_on_transposed_layouts():
     assert np.all(np.abs(np.asarray(row_dots(xp, q, w), dtype=np.float64) - exact_dots) <= 1e-6 * scale)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_steep_steps_near_the_end_of_the_krylov_space(seed):
+@pytest.mark.parametrize(("seed", "n", "m"), [(2, 60, 50), (3, 60, 50), (4, 100, 90), (5, 78, 68)])
+def test_steep_steps_near_the_end_of_the_krylov_space(seed, n, m):
     # Outliers 10⁶ times the bulk and nearly as many steps as the dimension: late steps have
     # β_j ≪ ‖A‖, where one step multiplies a loss of orthogonality by ‖A‖/β_j and Simon's
-    # estimates lag. The steep-step guard gives those steps the full pass.
+    # estimates lag. Without the steep-step guard these runs lost orthogonality to 1e-6–0.7.
     rng = np.random.default_rng(seed)
-    n = 78
     lam = np.concatenate([np.geomspace(1e3, 1.0, 20), rng.normal(0.0, 1e-3, n - 20)])
     q = orthogonal_matrix(n, seed)
     a = (q * lam) @ q.T
     a = (a + a.T) / 2
-    r = es.lanczos(a, 57, seed=seed, reorth="partial")
+    r = es.lanczos(a, m, seed=seed, reorth="partial")
     basis = np.asarray(r.basis)
     assert np.abs(basis.T @ basis - np.eye(r.num_steps)).max() <= 2 * np.sqrt(np.finfo(np.float64).eps)
-    full = es.lanczos(a, 57, seed=seed)
+    full = es.lanczos(a, m, seed=seed)
     np.testing.assert_allclose(np.sort(r.ritz_values)[-5:], np.sort(full.ritz_values)[-5:], rtol=1e-12)
