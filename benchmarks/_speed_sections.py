@@ -17,7 +17,7 @@ different days of the shared 2-core machine: compare the ratios to ARPACK within
 against ARPACK's 20 and re-orthogonalize at every step (`reorth="full"`, their default);
 `reorth="partial"` (new) keeps the same basis and runs the Gram–Schmidt passes only at the steps
 where Simon's estimate of the lost orthogonality reaches `√ε` (or where one step could cross it
-unseen); for this float32 spectrum that is about three steps in four.
+unseen).
 
 The change: (1) the new `reorth="partial"`; (2) every product is the algorithm's own array — an operator that
 declares `fresh_products` (the torch curvature operators) is divided by the scale in place, any

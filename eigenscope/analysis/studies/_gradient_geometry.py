@@ -110,66 +110,62 @@ def _late(s: Setting, rep: dict[str, Any], key: str, *, last: bool = True) -> fl
     return float(np.mean([rep[key][i] for i in idx]))
 
 
+def _late_and_context(
+    s: Setting,
+    key: str,
+    label: str,
+    reps: list[dict[str, Any]],
+    alt: list[dict[str, Any]],
+    lrs: tuple[float, float],
+    *,
+    last: bool = True,
+) -> tuple[Measured, Measured, Measured]:
+    """``key``'s late mean per replicate at the main learning rate (what a claim judges), and the
+    context each such claim shows: its value at initialization, and its late mean at the other rate."""
+    after = f"mean over the checkpoints from epoch {EARLY_EPOCHS} on" + ("" if last else " before the end")
+    main, other = lrs
+    return (
+        Measured(f"{label}, {after} (lr {main:g})", [_late(s, r, key, last=last) for r in reps]),
+        Measured(f"{label} at initialization (lr {main:g})", [r[key][0] for r in reps]),
+        Measured(f"{label}, {after} (lr {other:g})", [_late(s, r, key, last=last) for r in alt]),
+    )
+
+
 def _claims(s: Setting, runs: dict[float, list[dict[str, Any]]], n: int) -> tuple[Claim, ...]:
     """The four claims, decided on the runs at the first learning rate (the other one as context)."""
     main, other = s.lrs[0], s.lrs[1]
     reps, alt = runs[main], runs[other]
-    after = f"mean over the checkpoints from epoch {EARLY_EPOCHS} on"
+    lrs = (main, other)
+    late, at_init, at_other = _late_and_context(s, "gradient_fraction", "gradient fraction", reps, alt, lrs)
     fraction = Claim(
         "gradient_in_top_subspace",
         f"After the first epochs the gradient lies mostly in the top-k Hessian subspace (k = {NUM_CLASSES} classes): "
         "the seed's gradient fraction ‖P∇L‖²/‖∇L‖², P the projector onto the rank-k approximation of the Hessian.",
-        [
-            Criterion(
-                Measured(f"gradient fraction, {after} (lr {main:g})", [_late(s, r, "gradient_fraction") for r in reps]),
-                ">",
-                FRACTION_MIN,
-            )
-        ],
+        [Criterion(late, ">", FRACTION_MIN)],
         context=[
-            Measured(f"gradient fraction at initialization (lr {main:g})", [r["gradient_fraction"][0] for r in reps]),
+            at_init,
             Measured(f"gradient fraction of a random {NUM_CLASSES}-dim subspace, k/n", NUM_CLASSES / n),
-            Measured(f"gradient fraction, {after} (lr {other:g})", [_late(s, r, "gradient_fraction") for r in alt]),
+            at_other,
         ],
     )
-    nip_vals = [_late(s, r, "normalized_inner_product", last=False) for r in reps]
+    late, at_init, at_other = _late_and_context(
+        s, "normalized_inner_product", "normalized inner product", reps, alt, lrs, last=False
+    )
     nip = Claim(
         "gradient_weakly_aligned_with_optimal_direction",
         "The gradient points away from the optimum but only weakly along the actual optimal direction: the seed's "
         "normalized inner product between ∇L(θ_t) and θ_t − θ* (θ* the final weights) is positive and small "
         "after the first epochs.",
-        [
-            Criterion(Measured(f"normalized inner product, {after} before the end (lr {main:g})", nip_vals), ">", 0.0),
-            Criterion(
-                Measured(f"normalized inner product, {after} before the end (lr {main:g})", nip_vals), "<", NIP_MAX
-            ),
-        ],
-        context=[
-            Measured(
-                f"normalized inner product at initialization (lr {main:g})",
-                [r["normalized_inner_product"][0] for r in reps],
-            ),
-            Measured(
-                f"normalized inner product, {after} before the end (lr {other:g})",
-                [_late(s, r, "normalized_inner_product", last=False) for r in alt],
-            ),
-        ],
+        [Criterion(late, ">", 0.0), Criterion(late, "<", NIP_MAX)],
+        context=[at_init, at_other],
     )
+    late, at_init, at_other = _late_and_context(s, "rank_k_error", "‖H − H_k‖_F / ‖H‖_F", reps, alt, lrs)
     low_rank = Claim(
         "hessian_rank_k",
         f"The Hessian is well approximated by its best rank-k approximation, k = {NUM_CLASSES} classes (the seed's "
         "truncated SVD with k vectors).",
-        [
-            Criterion(
-                Measured(f"‖H − H_k‖_F / ‖H‖_F, {after} (lr {main:g})", [_late(s, r, "rank_k_error") for r in reps]),
-                "<",
-                RANK_ERROR_MAX,
-            )
-        ],
-        context=[
-            Measured(f"‖H − H_k‖_F / ‖H‖_F at initialization (lr {main:g})", [r["rank_k_error"][0] for r in reps]),
-            Measured(f"‖H − H_k‖_F / ‖H‖_F, {after} (lr {other:g})", [_late(s, r, "rank_k_error") for r in alt]),
-        ],
+        [Criterion(late, "<", RANK_ERROR_MAX)],
+        context=[at_init, at_other],
     )
     negative = Claim(
         "negative_eigenvalues_shrink",
