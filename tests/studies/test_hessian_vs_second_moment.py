@@ -19,6 +19,7 @@ from eigenscope.analysis.studies._hessian_vs_second_moment_measure import (  # n
     second_moment_from_gradients,
 )
 from tests.studies._checks import run_quick  # noqa: E402
+from tests.studies._torch_checks import flat_loss  # noqa: E402
 
 CE = torch.nn.functional.cross_entropy
 
@@ -29,28 +30,13 @@ def _tiny():
     return _common.mlp([8, 6, 10], seed=2), x, y
 
 
-def _flat_loss(model, x, y):
-    """The mean loss as a function of the flat parameter vector (for torch.autograd.functional)."""
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for p in model.parameters()]
-
-    def f(theta):
-        params, i = {}, 0
-        for n, s in zip(names, shapes, strict=True):
-            params[n] = theta[i : i + s.numel()].reshape(s)
-            i += s.numel()
-        return CE(torch.func.functional_call(model, params, (x,)), y)
-
-    return f
-
-
 def test_batch_gradients_and_second_moment_match_explicit_jacobians_and_the_library():
     model, x, y = _tiny()
     data = _common.batches(x, y, 4)  # 8 batches, the last of 2 samples: weights n_b / N
     g, w = batch_gradients(model, CE, data)
     theta = _common.flat_parameters(model)
     explicit = np.stack(
-        [torch.autograd.functional.jacobian(_flat_loss(model, xb, yb), theta).numpy() for xb, yb in data]
+        [torch.autograd.functional.jacobian(flat_loss(model, xb, yb), theta).numpy() for xb, yb in data]
     )
     np.testing.assert_allclose(g, explicit, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(w, [4 / 30] * 7 + [2 / 30])
@@ -81,9 +67,9 @@ def test_measure_checkpoint_matches_explicit_hessian_and_residual():
     model, x, y = _tiny()
     rec = measure_checkpoint(model, x, y, 2)  # 15 batches: M has rank 15
     theta = _common.flat_parameters(model)
-    h = torch.autograd.functional.hessian(_flat_loss(model, x, y), theta).numpy()
+    h = torch.autograd.functional.hessian(flat_loss(model, x, y), theta).numpy()
     jac = [
-        torch.autograd.functional.jacobian(_flat_loss(model, xb, yb), theta).numpy()
+        torch.autograd.functional.jacobian(flat_loss(model, xb, yb), theta).numpy()
         for xb, yb in _common.batches(x, y, 2)
     ]
     m = sum(np.outer(j, j) for j in jac) / len(jac)

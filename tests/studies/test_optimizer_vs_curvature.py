@@ -20,6 +20,7 @@ from eigenscope.analysis.studies._optimizer_vs_curvature_measure import (  # noq
     train_adam,
 )
 from tests.studies._checks import run_quick  # noqa: E402
+from tests.studies._torch_checks import flat_loss  # noqa: E402
 
 CE = torch.nn.functional.cross_entropy
 
@@ -84,15 +85,7 @@ def test_curvature_matches_explicit_hessian_and_second_moment():
     g = per_sample_gradients(model, x, y)
     rec = curvature(model, x, y, g, batch_size=8, seed=0, diag_matvecs=400)
     theta = _common.flat_parameters(model)
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for p in model.parameters()]
-
-    def f(t):
-        params, i = {}, 0
-        for n, s in zip(names, shapes, strict=True):
-            params[n] = t[i : i + s.numel()].reshape(s)
-            i += s.numel()
-        return CE(torch.func.functional_call(model, params, (x,)), y)
+    f = flat_loss(model, x, y)
 
     h = torch.autograd.functional.hessian(f, theta).numpy()
     np.testing.assert_allclose(rec["hessian_diag"], np.diag(h), rtol=1e-8, atol=1e-12)
