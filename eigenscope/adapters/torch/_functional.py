@@ -14,6 +14,7 @@ from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ._losses import loss_kind
+from ._norms import elementwise_batch_norms, has_batch_norm
 from ._outputs import logits, own_loss
 from ._state import call_buffers, dropout_settings, without_dropout
 
@@ -76,11 +77,24 @@ def call_model(
     Attention runs unfused: with the "math" kernel of ``scaled_dot_product_attention`` and
     without the fused fast path of ``nn.MultiheadAttention``/``nn.TransformerEncoderLayer``
     in eval mode. The fused kernels have no second derivative and no forward-mode rule,
-    which the curvature products need. Cost: one forward pass.
+    which the curvature products need. BatchNorm runs as elementwise arithmetic (the same
+    function, whose second derivative costs less: see ``_norms``). Cost: one forward pass.
     """
     no_cache = forward is None and use_cache is not True and _takes_use_cache(model)
+    return _call(model, state, inputs, forward, no_cache, has_batch_norm(model))
+
+
+def _call(
+    model: nn.Module,
+    state: dict[str, Any],
+    inputs: Any,
+    forward: Callable[[nn.Module, Any], Any] | None,
+    no_cache: bool,
+    batch_norm: bool,
+) -> Any:
+    """:func:`call_model` once its settings are known (``batch_norm``: the model has one)."""
     module, state, args, kwargs = _call_arguments(model, state, inputs, forward, no_cache)
-    with unfused_attention():
+    with unfused_attention(), elementwise_batch_norms(batch_norm):
         return functional_call(module, state, args, kwargs, strict=False)
 
 
@@ -172,6 +186,7 @@ class FunctionalModel:
         self._quiet = dropout_settings(model) if dropout == "off" else []
         # Read once: inspecting the signature inside a compiled function would break its graph.
         self._no_cache = forward is None and _takes_use_cache(model)
+        self._batch_norm = has_batch_norm(model)
 
     def _state(self, params: Sequence[torch.Tensor]) -> dict[str, Any]:
         state: dict[str, Any] = {k: p.detach() for k, p in self._frozen.items()}
@@ -182,7 +197,7 @@ class FunctionalModel:
     def raw_outputs(self, params: Sequence[torch.Tensor], inputs: Any) -> Any:
         """The model's outputs at parameters ``params``, as it returns them."""
         with without_dropout(self._quiet):
-            return call_model(self.model, self._state(params), inputs, forward=self.forward)
+            return _call(self.model, self._state(params), inputs, self.forward, self._no_cache, self._batch_norm)
 
     def outputs(self, params: Sequence[torch.Tensor], inputs: Any) -> Any:
         """The outputs the loss takes (the selected tensor, see ``select``)."""
