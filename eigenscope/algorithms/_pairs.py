@@ -26,6 +26,8 @@ class Pairs:
     converged: np.ndarray  # (k,) bool
     restarts: int
     anorm: float  # a lower bound on ‖A‖ (of the normalized operator)
+    certified: bool = False  # the run's own start vector verified the set (k = 1, see _christoffel)
+    certificate_matvecs: int = 0  # products spent after convergence to get that certificate
 
 
 def ranking(theta: np.ndarray, which: str) -> np.ndarray:

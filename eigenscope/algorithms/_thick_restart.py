@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import backends
 from ..backends import Array
+from ._christoffel import StartCertificate
 from ._orth import (
     breakdown_tolerance,
     column_norms,
@@ -79,6 +80,8 @@ def thick_restart(
     # A Q = Q H + X C + W_dropped, so a Ritz vector's residual gains at most Σ_j |s_j| dropped_j.
     dropped = np.zeros(cap)
     spent_before = products.count
+    # One wanted pair from a random start: the run's own sequence may verify it (_christoffel).
+    own = StartCertificate(which, n, tol, eps) if k == 1 and block == 1 and start is None and locked is None else None
 
     q = _start_block(xp, rng, n, block, dtype, start, locked)  # (n, block): the block to multiply next
     rows = _set_rows(rows, 0, q)
@@ -116,6 +119,7 @@ def thick_restart(
         )
         exhausted = False
         if deficient.any():  # an invariant subspace: continue from fresh directions
+            own = None  # no longer one sequence from the start vector
             lost = backends.to_numpy(column_norms(xp, q)).astype(np.float64)
             dropped[j + np.nonzero(deficient)[0]] = lost[deficient]
             r[deficient, :] = 0.0
@@ -132,6 +136,10 @@ def thick_restart(
             resid = _residuals(h, coupling, dropped, j, nv, s[:, wanted])
             done = bool(np.all(resid <= threshold(theta[wanted], tol, eps, anorm)))
             spent = products.count - spent_before
+            if done and own is not None and restarts == 0 and not exhausted:
+                room = min(cap - nv, max_matvecs - spent) // block
+                verdict = own.check(h, j, theta, float(theta[wanted][0]), float(resid[0]), anorm, room)
+                done = verdict != "continue"
             if done or exhausted or spent + block > max_matvecs:
                 break
             if nv + block > cap:  # the basis is full: thick restart with the best l Ritz vectors
@@ -163,7 +171,10 @@ def thick_restart(
         raise ValueError(f"max_matvecs={max_matvecs} is too small to build {k} Ritz vectors")
     converged = resid <= threshold(theta[wanted], tol, eps, anorm)
     vectors = xp.matrix_transpose(rows[:j, :]) @ backends.from_numpy(s[:, wanted], xp=xp, dtype=dtype, device=device)
-    return Pairs(theta[wanted], vectors, resid, converged, restarts, anorm)
+    pairs = Pairs(theta[wanted], vectors, resid, converged, restarts, anorm)
+    if own is not None and own.certified and converged.all():
+        pairs.certified, pairs.certificate_matvecs = True, own.steps_after_convergence * block
+    return pairs
 
 
 _ROTATE_CHUNK = 1 << 16  # columns of the basis per piece of the restart's rotation

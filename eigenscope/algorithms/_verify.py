@@ -37,6 +37,7 @@ from scipy.linalg import eigh_tridiagonal
 
 from .. import backends
 from ..backends import Array
+from ._christoffel import certified
 from ._orth import (
     breakdown_tolerance,
     column_norms,
@@ -49,8 +50,6 @@ from ._orth import (
 from ._pairs import Pairs, ranking, threshold
 from ._scaling import NormalizedProducts
 from ._thick_restart import thick_restart
-
-_DELTA = 1e-4  # the start vector's component along a missed eigenvector is ≥ δ/√d but with probability ≈ 0.8 δ
 
 
 class Request(NamedTuple):
@@ -115,28 +114,6 @@ def _beyond(value: float, test: _Test, margin: float) -> bool:
     return value < test.ref - margin
 
 
-def _certified(alpha: list[float], beta: list[float], x: float, d: int) -> bool:
-    """Whether an eigenvalue at or beyond x would need a start component below δ/√d.
-
-    With ``p_0 = 1, …, p_m`` the orthonormal polynomials of the start vector's spectral
-    measure μ — the Lanczos recurrence ``β_{i+1} p_{i+1}(x) = (x − α_{i+1}) p_i(x) − β_i p_{i−1}(x)`` —
-    every atom of μ obeys ``μ({λ}) ≤ 1 / Σ_{i≤m} p_i(λ)²`` (the Christoffel function: the
-    smallest ``∫ q² dμ`` over polynomials with ``q(λ) = 1``). Beyond the extreme zero of
-    ``p_m`` (the extreme Ritz value) every ``p_i²`` grows outward, so for all λ at or beyond
-    x the bound is at most ``1 / Σ p_i(x)²``: once that is below ``δ²/d``, no eigenvalue
-    there has the component a random start has with probability ``1 − 0.8 δ``.
-    """
-    limit = d / _DELTA**2
-    p_prev, p, total = 0.0, 1.0, 1.0
-    for i in range(len(alpha)):
-        previous = beta[i - 1] if i else 0.0
-        p_prev, p = p, ((x - alpha[i]) * p - previous * p_prev) / beta[i]
-        total += p * p
-        if total > limit:
-            return True
-    return False
-
-
 def _fresh_start(products: NormalizedProducts, rng: backends.RandomSource, locked: Array) -> Array:
     xp = products.xp
     z = rng.normal((products.shape[0], 1), products.dtype)
@@ -198,7 +175,7 @@ def _scan(
                     return "newcomer"
                 continue
             x = test.ref + margin if test.end == "high" else test.ref - margin
-            if not _certified(alpha, [*beta, float(ab[1])], x, d):
+            if not certified(alpha, [*beta, float(ab[1])], x, d):
                 done = False
         if done:
             return "verified"
@@ -250,6 +227,8 @@ def verify(
     n = products.shape[0]
     eps = backends.finfo_eps(xp, products.dtype)
     found = Found(first)
+    if first.certified:  # the main run's own sequence showed it (k = 1, see _christoffel)
+        return found, True, first.certificate_matvecs
     anorm = first.anorm
     start = products.count
     while True:
