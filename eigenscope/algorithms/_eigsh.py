@@ -135,7 +135,10 @@ def eigsh(
     is found; the set then holds the k most extreme eigenvalues, multiplicities
     included (eigenvalues closer than the tolerance count as ties), with the
     certainty Krylov methods have — that a random start vector is not
-    (numerically) orthogonal to a wanted eigenvector. If the budget runs out
+    (numerically) orthogonal to a wanted eigenvector. For one wanted pair per end
+    (``k = 1``, method ``"lanczos"``, no ``v0``) the main run's own random start can
+    give the same certificate: its sequence continues past convergence while that
+    is predicted to be cheaper than the fresh start. If the budget runs out
     first, every pair is marked not converged and a ``ConvergenceWarning`` says why.
 
     Cost of the verification: one run converging one eigenpair (two for ``"BE"``)

@@ -20,6 +20,9 @@ Lanczos sequence on the rest of the space. It ends in one of three ways:
 3. **Newcomer.** A Ritz value beyond r: thick-restart Lanczos (locked, fresh start)
    computes it to full accuracy, it joins the set, and a new round starts.
 
+For one wanted pair per end the main run may have verified it already, with the same
+certificate on its own random start (``_christoffel.StartCertificate``): no scan then.
+
 The sequence keeps no basis (three-term recurrence, a local re-orthogonalization,
 and one projection off the locked vectors per step, a second where the DGKS test asks): O(n) memory at any length.
 Cost: the steps until ``Σ p_i(r)² > d/δ²``: about ``log(√d/δ)`` divided by the
