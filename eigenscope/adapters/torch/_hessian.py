@@ -3,7 +3,8 @@
 Two ways to differentiate twice:
 
 - ``"rev-rev"`` (double backward): ``g = ∇L(θ)`` with ``create_graph=True``, then
-  ``Hv = ∇(gᵀv)``. The forward pass and the first backward pass are run once per batch and
+  ``Hv = ∇(gᵀv)`` (concatenations in the model differentiated as one split, see
+  ``_concat``). The forward pass and the first backward pass are run once per batch and
   per block; each vector of the block costs one more backward pass through that graph
   (``retain_graph=True``), or all of them together with ``vectorize=True``
   (``is_grads_batched``, i.e. ``vmap`` over the vectors).
@@ -20,6 +21,7 @@ import torch
 from torch.func import grad as func_grad
 from torch.func import grad_and_value, jvp, vmap
 
+from ._concat import split_backward_concat
 from ._functional import FunctionalModel, ensure_forward_ad, grad, leaves
 from ._kernel import Kernel, ProductFn, check_loss, stack_columns
 
@@ -49,7 +51,10 @@ class HessianRevRev(Kernel):
 
     def build(self, params: list[torch.Tensor], inputs: Any, targets: Any, index: int) -> Any:
         theta = leaves(params)
-        loss = self.fmodel.loss(theta, inputs, targets)
+        # Concatenations differentiate as one split: the products' backward pass through the
+        # gradient's graph then makes one concatenation, not a full-size zero tensor per piece.
+        with split_backward_concat():
+            loss = self.fmodel.loss(theta, inputs, targets)
         check_loss(loss, index)
         g = grad([loss], theta, [torch.ones_like(loss)], retain_graph=True, create_graph=True)
         return theta, g
