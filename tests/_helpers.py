@@ -101,3 +101,18 @@ class HtmlText(HTMLParser):
         """Every image is embedded; nothing is fetched from the network."""
         assert self.sources, "no figure in the report"
         assert all(s.startswith("data:image/png;base64,") for s in self.sources), self.sources
+
+
+def rewrites_taken(monkeypatch, owner, name: str) -> list[bool]:
+    """Wrap ``owner.name`` (a function returning a result or ``None`` where it declines) so that
+    each call appends whether it returned a result; returns that list."""
+    calls: list[bool] = []
+    original = getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        out = original(*args, **kwargs)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls

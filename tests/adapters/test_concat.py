@@ -9,6 +9,7 @@ from torch.func import jvp, vmap
 from eigenscope.adapters import torch as est
 from eigenscope.adapters.torch import _concat
 from eigenscope.adapters.torch._functional import ensure_forward_ad
+from tests._helpers import rewrites_taken
 
 
 def _pieces(dim_size=(2, 3, 4), requires=(True, False, True)):
@@ -105,15 +106,7 @@ def test_the_mode_covers_every_alias():
 
 def test_hessian_products_use_it(tiny, monkeypatch):
     w = tiny["wide_deep"]  # concatenates its embeddings
-    calls = []
-    original = _concat.concat_for_double_backward
-
-    def counted(*args, **kwargs):
-        out = original(*args, **kwargs)
-        calls.append(out is not None)
-        return out
-
-    monkeypatch.setattr(_concat, "concat_for_double_backward", counted)
+    calls = rewrites_taken(monkeypatch, _concat, "concat_for_double_backward")
     H = est.hessian(w.model, w.loss_fn, w.batches)
     H @ torch.ones(H.shape[0], dtype=torch.float64)
     assert any(calls)

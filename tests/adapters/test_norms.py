@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from eigenscope.adapters import torch as est
 from eigenscope.adapters.torch import _norms
+from tests._helpers import rewrites_taken
 
 SHAPES = [(6, 3), (5, 3, 7), (4, 3, 5, 6), (3, 3, 2, 4, 3)]
 
@@ -110,24 +111,11 @@ def test_mode_keeps_the_fused_behaviour_where_it_does_not_rewrite():
         bn(x[:1])
 
 
-def _counting(monkeypatch):
-    calls = []
-    original = _norms.elementwise_batch_norm
-
-    def counted(*args, **kwargs):
-        out = original(*args, **kwargs)
-        calls.append(out is not None)
-        return out
-
-    monkeypatch.setattr(_norms, "elementwise_batch_norm", counted)
-    return calls
-
-
 @pytest.mark.parametrize("train", [True, False])
 def test_curvature_products_use_it(tiny, monkeypatch, train):
     w = tiny["resnet"]
     model = copy.deepcopy(w.model).train(train)
-    calls = _counting(monkeypatch)
+    calls = rewrites_taken(monkeypatch, _norms, "elementwise_batch_norm")
     H = est.hessian(model, w.loss_fn, w.batches)
     H @ torch.ones(H.shape[0], dtype=torch.float64)
     assert calls and all(calls)
@@ -136,7 +124,7 @@ def test_curvature_products_use_it(tiny, monkeypatch, train):
 def test_models_without_batch_norm_are_called_as_they_are(tiny, monkeypatch):
     w = tiny["wide_deep"]
     assert not _norms.has_batch_norm(w.model)
-    calls = _counting(monkeypatch)
+    calls = rewrites_taken(monkeypatch, _norms, "elementwise_batch_norm")
     H = est.hessian(w.model, w.loss_fn, w.batches)
     H @ torch.ones(H.shape[0], dtype=torch.float64)
     assert not calls
