@@ -11,6 +11,9 @@ from eigenscope.adapters.torch import _concat
 from eigenscope.adapters.torch._functional import ensure_forward_ad
 from tests._helpers import rewrites_taken
 
+from . import _reference as ref
+from .conftest import assert_close, random_block
+
 
 def _pieces(dim_size=(2, 3, 4), requires=(True, False, True)):
     gen = torch.Generator().manual_seed(0)
@@ -110,3 +113,42 @@ def test_hessian_products_use_it(tiny, monkeypatch):
     H = est.hessian(w.model, w.loss_fn, w.batches)
     H @ torch.ones(H.shape[0], dtype=torch.float64)
     assert any(calls)
+
+
+class _DenseBlock(torch.nn.Module):
+    """Concatenation along channels with BatchNorm between (a DenseNet block in miniature)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn0 = torch.nn.BatchNorm2d(2)
+        self.conv1 = torch.nn.Conv2d(2, 3, 3, padding=1)
+        self.bn1 = torch.nn.BatchNorm2d(5)
+        self.conv2 = torch.nn.Conv2d(5, 2, 3, padding=1)
+        self.head = torch.nn.Linear(7 * 4 * 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn0(x)
+        x = torch.cat([x, torch.relu(self.conv1(x))], dim=1)
+        x = torch.cat((x, torch.tanh(self.conv2(self.bn1(x)))), 1)
+        return self.head(torch.cat([x.flatten(1)], dim=1))
+
+
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_concatenating_batchnorm_model_matches_dense(train, vectorize):
+    torch.manual_seed(0)
+    model = _DenseBlock().double().train(train)
+    if not train:  # running statistics that are not the identity
+        for bn in (model.bn0, model.bn1):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+    gen = torch.Generator().manual_seed(1)
+    batches = [
+        (torch.randn(b, 2, 4, 4, generator=gen, dtype=torch.float64), torch.randint(0, 3, (b,), generator=gen))
+        for b in (4, 3)
+    ]
+    loss = torch.nn.functional.cross_entropy
+    dense = ref.dense_hessian(model, loss, batches)
+    h = est.hessian(model, loss, batches, vectorize=vectorize)
+    v = random_block(h.shape[0], 2)
+    assert_close(h @ v, dense @ v)
