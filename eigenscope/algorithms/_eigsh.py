@@ -51,7 +51,9 @@ class EigshResult(NamedTuple):
     which : str
         The part of the spectrum asked for.
     verification_matvecs : int
-        The products spent on verification (part of ``num_matvecs``).
+        The products spent on verification (part of ``num_matvecs``): the fresh-start
+        scans, or, when one pair per end was certified by the main run's own start,
+        that run's steps after convergence.
     """
 
     eigenvalues: np.ndarray
