@@ -62,6 +62,9 @@ def main() -> None:
         print(f"negative mass: {density.negative_mass():.6f}")
         print(f"products: {H.num_matvecs} vectors in {H.num_calls} calls, {H.num_allreduces} all-reduces")
     if dist.is_initialized():
+        # Every rank reaches here before any tears its group down: a rank that destroys its
+        # gloo group while another still uses it can abort at exit.
+        dist.barrier()
         dist.destroy_process_group()
 
 

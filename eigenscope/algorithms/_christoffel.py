@@ -69,8 +69,8 @@ class StartCertificate:
         self.tol = tol
         self.eps = eps
         self.certified = False
-        self.steps_after_convergence = 0
-        self._converged = False
+        self.matvecs_after_convergence = 0
+        self._converged_at: int | None = None  # products spent when the pair first converged
 
     def _points(self, value: float, margin: float) -> list[tuple[str, float]]:
         if self.which in ("LA", "BE"):
@@ -80,14 +80,22 @@ class StartCertificate:
         return [("high", abs(value) + margin), ("low", -abs(value) - margin)]  # LM
 
     def check(
-        self, h: np.ndarray, j: int, ritz: np.ndarray, value: float, residual: float, anorm: float, room: int
+        self,
+        h: np.ndarray,
+        j: int,
+        ritz: np.ndarray,
+        value: float,
+        residual: float,
+        anorm: float,
+        room: int,
+        spent: int,
     ) -> str:
         """Judge the sequence after j steps (``h`` its tridiagonal, ``ritz`` all j Ritz values,
         ``value``/``residual`` the wanted pair, ``room`` the steps left before a restart or the
-        budget's end)."""
-        if self._converged:
-            self.steps_after_convergence += 1
-        self._converged = True
+        budget's end, ``spent`` the products so far)."""
+        if self._converged_at is None:
+            self._converged_at = spent
+        self.matvecs_after_convergence = spent - self._converged_at
         alpha = [float(h[i, i]) for i in range(j)]
         beta = [float(h[i + 1, i]) for i in range(j)]
         if min(beta) <= 0.0:

@@ -138,7 +138,7 @@ def thick_restart(
             spent = products.count - spent_before
             if done and own is not None and restarts == 0 and not exhausted:
                 room = min(cap - nv, max_matvecs - spent) // block
-                verdict = own.check(h, j, theta, float(theta[wanted][0]), float(resid[0]), anorm, room)
+                verdict = own.check(h, j, theta, float(theta[wanted][0]), float(resid[0]), anorm, room, spent)
                 done = verdict != "continue"
             if done or exhausted or spent + block > max_matvecs:
                 break
@@ -173,7 +173,7 @@ def thick_restart(
     vectors = xp.matrix_transpose(rows[:j, :]) @ backends.from_numpy(s[:, wanted], xp=xp, dtype=dtype, device=device)
     pairs = Pairs(theta[wanted], vectors, resid, converged, restarts, anorm)
     if own is not None and own.certified and converged.all():
-        pairs.certified, pairs.certificate_matvecs = True, own.steps_after_convergence * block
+        pairs.certified, pairs.certificate_matvecs = True, own.matvecs_after_convergence
     return pairs
 
 
