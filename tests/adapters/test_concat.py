@@ -9,6 +9,7 @@ from torch.func import jvp, vmap
 from eigenscope.adapters import torch as est
 from eigenscope.adapters.torch import _concat
 from eigenscope.adapters.torch._functional import ensure_forward_ad
+from eigenscope.adapters.torch._routing import rerouted
 from tests._helpers import rewrites_taken
 
 from . import _reference as ref
@@ -50,7 +51,7 @@ def test_forward_mode_and_vmap():
     tangents = tuple(torch.ones_like(p) * (i + 1) for i, p in enumerate(pieces))
 
     def ours(*ts):
-        with _concat.split_backward_concat():
+        with rerouted(_concat.concat_routes()):
             return torch.cat([ts[0], pieces[1], ts[1]], dim=1)
 
     def plain(*ts):
@@ -91,7 +92,7 @@ def test_left_to_torch_cat(case):
             assert _concat.concat_for_double_backward(pieces, 1) is None
         return
     assert _concat.concat_for_double_backward(pieces, 1 if case != "integers" else 0, **kwargs) is None
-    with _concat.split_backward_concat():  # the mode hands these to torch.cat as they are
+    with rerouted(_concat.concat_routes()):  # the mode hands these to torch.cat as they are
         if case == "out":  # out= takes no gradient: detached pieces
             torch.cat([p.detach() for p in pieces], 1, out=kwargs["out"])
         elif case not in ("mixed_dtypes",):
@@ -101,7 +102,7 @@ def test_left_to_torch_cat(case):
 def test_the_mode_covers_every_alias():
     pieces = _pieces()
     seen = []
-    with _concat.split_backward_concat():
+    with rerouted(_concat.concat_routes()):
         for out in (torch.cat(pieces, 1), torch.concat(pieces, dim=1), torch.concatenate(pieces, axis=1)):
             seen.append(out.grad_fn.name())
     assert all("_Concat" in name for name in seen), seen

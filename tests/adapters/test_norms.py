@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from eigenscope.adapters import torch as est
 from eigenscope.adapters.torch import _norms
+from eigenscope.adapters.torch._routing import rerouted
 from tests._helpers import rewrites_taken
 
 SHAPES = [(6, 3), (5, 3, 7), (4, 3, 5, 6), (3, 3, 2, 4, 3)]
@@ -102,12 +103,12 @@ def test_mode_keeps_the_fused_behaviour_where_it_does_not_rewrite():
     bn = nn.BatchNorm1d(3).double().train()
     x = torch.randn(8, 3, dtype=torch.float64)
     ref = copy.deepcopy(bn)
-    with _norms.elementwise_batch_norms():
+    with rerouted(_norms.batch_norm_routes()):
         y = bn(x)  # train mode with running statistics: fused, and they are updated
     torch.testing.assert_close(y, ref(x))
     torch.testing.assert_close(bn.running_mean, ref.running_mean)
     assert int(bn.num_batches_tracked) == 1
-    with _norms.elementwise_batch_norms(), pytest.raises(ValueError, match="more than 1 value per channel"):
+    with rerouted(_norms.batch_norm_routes()), pytest.raises(ValueError, match="more than 1 value per channel"):
         bn(x[:1])
 
 

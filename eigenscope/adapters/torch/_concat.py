@@ -4,25 +4,24 @@ Autograd differentiates ``torch.cat`` by slicing the incoming gradient, one slic
 A Hessian-vector product by double backward then differentiates those slices, and the
 derivative of a slice is a zero tensor of the whole concatenated size with the slice copied
 in; the engine adds the pieces' results together. For a Wide&Deep model concatenating nine
-embeddings that is nine full-size fills and nine full-size additions per batch, about a fifth
-of the product on CPU. Differentiating the concatenation as one ``split`` instead makes the
-second derivative a single ``cat``: the same numbers (bit for bit: it only moves them), less
-memory traffic.
+embeddings that is nine full-size fills and nine full-size additions per batch.
+Differentiating the concatenation as one ``split`` instead makes the second derivative a
+single ``cat``: the same numbers (bit for bit: it only moves them), less memory traffic.
 
-:func:`split_backward_concat` routes ``torch.cat``/``torch.concat``/``torch.concatenate``
-through it inside a block, where :func:`concat_for_double_backward` applies: two or more
-floating-point tensors of one dtype and device, an integer dimension, no ``out=``, and a
-gradient to take. Everything else goes to ``torch.cat`` unchanged.
+:func:`concat_routes` sends ``torch.cat``/``torch.concat``/``torch.concatenate`` through it
+(with :func:`~._routing.rerouted`, inside a block) where :func:`concat_for_double_backward`
+applies: two or more floating-point tensors of one dtype and device, an integer dimension,
+no ``out=``, and a gradient to take. Everything else goes to ``torch.cat`` unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch.overrides import TorchFunctionMode
+
+from ._routing import Routes
 
 _CONCATENATIONS = (torch.cat, torch.concat, torch.concatenate)
 
@@ -57,12 +56,15 @@ class _Concat(torch.autograd.Function):
         return torch.cat(filled, ctx.dim)
 
 
-def concat_for_double_backward(tensors: Any, dim: Any = 0, *, out: Any = None) -> torch.Tensor | None:
+def concat_for_double_backward(tensors: Any, dim: Any = 0, *, axis: Any = None, out: Any = None) -> torch.Tensor | None:
     """``torch.cat(tensors, dim)`` through :class:`_Concat`, or ``None`` where it does not apply
     (the caller then calls ``torch.cat``): fewer than two tensors, a non-tensor, a dtype that is
     not floating point or differs between them, several devices, dimensions that differ (the
     legacy empty 1-D tensors ``torch.cat`` skips), a named dimension, ``out=``, gradients
-    disabled or none of the tensors requiring one. Cost: that of ``torch.cat``."""
+    disabled or none of the tensors requiring one. ``axis`` is ``torch.concatenate``'s name
+    for ``dim``. Cost: that of ``torch.cat``."""
+    if axis is not None:
+        dim = axis
     if out is not None or not isinstance(tensors, Sequence) or len(tensors) < 2 or isinstance(dim, bool):
         return None
     if not isinstance(dim, int) or not torch.is_grad_enabled():
@@ -78,27 +80,8 @@ def concat_for_double_backward(tensors: Any, dim: Any = 0, *, out: Any = None) -
     return _Concat.apply(dim % first.dim(), *tensors)
 
 
-class _SplitBackwardConcat(TorchFunctionMode):
-    """Routes concatenations to :func:`concat_for_double_backward` inside the block."""
-
-    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        kwargs = kwargs or {}
-        if func in _CONCATENATIONS:
-            call = dict(kwargs)
-            if "axis" in call:  # torch.concatenate's name for it
-                call["dim"] = call.pop("axis")
-            try:
-                out = concat_for_double_backward(*args, **call)
-            except TypeError:  # an unexpected signature: leave it to torch
-                out = None
-            if out is not None:
-                return out
-        return func(*args, **kwargs)
-
-
-@contextmanager
-def split_backward_concat() -> Iterator[None]:
-    """Inside the block, ``torch.cat`` (and its aliases) differentiates as one ``split``
-    wherever :func:`concat_for_double_backward` applies."""
-    with _SplitBackwardConcat():
-        yield
+def concat_routes() -> Routes:
+    """The routes (for :func:`~._routing.rerouted`) sending ``torch.cat`` and its aliases to
+    :func:`concat_for_double_backward`."""
+    # Looked up at each call, so that the module's function is the one that runs.
+    return dict.fromkeys(_CONCATENATIONS, lambda *args, **kwargs: concat_for_double_backward(*args, **kwargs))

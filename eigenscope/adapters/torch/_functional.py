@@ -14,8 +14,9 @@ from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ._losses import loss_kind
-from ._norms import elementwise_batch_norms, has_batch_norm
+from ._norms import batch_norm_routes, has_batch_norm
 from ._outputs import logits, own_loss
+from ._routing import rerouted
 from ._state import call_buffers, dropout_settings, without_dropout
 
 
@@ -94,7 +95,7 @@ def _call(
 ) -> Any:
     """:func:`call_model` once its settings are known (``batch_norm``: the model has one)."""
     module, state, args, kwargs = _call_arguments(model, state, inputs, forward, no_cache)
-    with unfused_attention(), elementwise_batch_norms(batch_norm):
+    with unfused_attention(), rerouted(batch_norm_routes(batch_norm)):
         return functional_call(module, state, args, kwargs, strict=False)
 
 

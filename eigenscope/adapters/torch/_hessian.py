@@ -21,9 +21,10 @@ import torch
 from torch.func import grad as func_grad
 from torch.func import grad_and_value, jvp, vmap
 
-from ._concat import split_backward_concat
+from ._concat import concat_routes
 from ._functional import FunctionalModel, ensure_forward_ad, grad, leaves
 from ._kernel import Kernel, ProductFn, check_loss, stack_columns
+from ._routing import rerouted
 
 
 def hessian_product(fmodel: FunctionalModel) -> ProductFn:
@@ -53,7 +54,7 @@ class HessianRevRev(Kernel):
         theta = leaves(params)
         # Concatenations differentiate as one split: the products' backward pass through the
         # gradient's graph then makes one concatenation, not a full-size zero tensor per piece.
-        with split_backward_concat():
+        with rerouted(concat_routes()):
             loss = self.fmodel.loss(theta, inputs, targets)
         check_loss(loss, index)
         g = grad([loss], theta, [torch.ones_like(loss)], retain_graph=True, create_graph=True)

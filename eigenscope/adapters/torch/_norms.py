@@ -1,9 +1,10 @@
 """Batch normalization written as elementwise arithmetic, for cheaper second derivatives.
 
 A curvature product differentiates the model twice. ``torch.batch_norm``'s fused kernel
-has a double-backward formula that, on CPU, makes about ten full-size passes per layer
-(22 % of a ResNet's Hessian-vector product in eval mode, measured with the profiler),
-where the same function spelled as elementwise operations needs four to six:
+has a double-backward formula written for the general (train-mode) case, with many
+full-size passes over the activations per layer; the same function spelled as elementwise
+operations lets autograd differentiate only what is there (``benchmarks.bench_torch_adapters``
+measures the resulting products):
 
 - eval mode (running statistics): ``y = x·s + t`` with ``s = γ / √(σ² + ε)`` and
   ``t = β − μ·s`` per channel: an affine map, whose second derivative in ``x`` is zero;
@@ -20,14 +21,11 @@ goes to the fused kernel unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.overrides import TorchFunctionMode
+
+from ._routing import Routes
 
 _REWRITTEN_DTYPES = (torch.float32, torch.float64)
 
@@ -78,30 +76,14 @@ def elementwise_batch_norm(
     return input * scale.reshape(view) + shift.reshape(view)
 
 
-class _ElementwiseBatchNorm(TorchFunctionMode):
-    """Routes ``F.batch_norm`` calls to :func:`elementwise_batch_norm` inside the block."""
-
-    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        kwargs = kwargs or {}
-        if func is F.batch_norm:
-            out = elementwise_batch_norm(*args, **kwargs)
-            if out is not None:
-                return out
-        return func(*args, **kwargs)
-
-
 def has_batch_norm(model: nn.Module) -> bool:
     """Whether ``model`` holds a BatchNorm module (``nn.BatchNorm1d/2d/3d``, ``SyncBatchNorm``,
     lazy variants: every ``_BatchNorm``)."""
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
-@contextmanager
-def elementwise_batch_norms(enabled: bool = True) -> Iterator[None]:
-    """Inside the block, ``F.batch_norm`` (what every BatchNorm module calls) runs as
-    :func:`elementwise_batch_norm` where that applies; ``enabled=False`` does nothing."""
-    if not enabled:
-        yield
-        return
-    with _ElementwiseBatchNorm():
-        yield
+def batch_norm_routes(enabled: bool = True) -> Routes:
+    """The route (for :func:`~._routing.rerouted`) sending ``F.batch_norm`` (what every
+    BatchNorm module calls) to :func:`elementwise_batch_norm`; none when not ``enabled``."""
+    # Looked up at each call, so that the module's function is the one that runs.
+    return {F.batch_norm: lambda *args, **kwargs: elementwise_batch_norm(*args, **kwargs)} if enabled else {}
